@@ -1,0 +1,232 @@
+/// \file fedavg.hpp
+/// Streaming weighted mean of client updates: FedAvg (McMahan et al. 2017, "Communication-
+/// Efficient Learning of Deep Networks from Decentralized Data", Algorithm 1: w ← Σ_k (n_k/n) w_k).
+///
+/// Precision: the running sum Σ_k n_k x_k is kept in `Acc` (double by default) together with
+/// Σ_k n_k, and divided once at report time. With double accumulators the rounding error after
+/// N float32 inputs is bounded by about N·2⁻⁵³ relative to Σ|n_k x_k| (≈1e-10 for N = 10⁶),
+/// far below float32's own 2⁻²⁴, so a million clients do not drift (tests/aggregation_fedavg_test.cpp
+/// measures it). Memory is one Acc per model element, whatever the number of clients.
+#pragma once
+
+#include "fedpp/aggregation/aggregator.hpp"
+#include "fedpp/aggregation/client_update.hpp"
+#include "fedpp/detail/aligned_buffer.hpp"
+#include "fedpp/error.hpp"
+#include "fedpp/kernels/kernels.hpp"
+#include "fedpp/tensor/flat_model.hpp"
+#include "fedpp/tensor/model_layout.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace fedpp {
+
+/// How FedAvg weighs clients.
+enum class weighting : std::uint8_t {
+  by_examples = 0, ///< weight = the client's number of examples (FedAvg proper)
+  uniform = 1      ///< every accepted client counts once (the weight field is ignored)
+};
+
+/// Streaming weighted mean over model updates of element type T, accumulated in Acc.
+/// Satisfies `aggregator`; merge partial aggregates built over disjoint client sets with
+/// `merge` (or `merge_all`) and the result equals the flat one up to rounding.
+template <element_type T = float, class Acc = double>
+class fedavg {
+  static_assert(std::is_floating_point_v<T> && std::is_floating_point_v<Acc>,
+                "fedavg averages floating-point updates into a floating-point accumulator");
+  static_assert(sizeof(Acc) >= sizeof(T), "the accumulator must be at least as wide as the input");
+
+public:
+  using input_type = client_update<T>;
+  using result_type = flat_model<T>;
+  using accumulator_type = Acc;
+
+  /// An empty aggregate for models with this layout (every tensor of dtype T).
+  explicit fedavg(model_layout layout, weighting mode = weighting::by_examples)
+      : layout_(std::move(layout)), mode_(mode), sum_(layout_.total_size()) {
+    if (!layout_.is_uniform(dtype_of<T>))
+      throw invalid_config("fedavg<" + std::string(to_string(dtype_of<T>)) +
+                           ">: the layout has tensors of another dtype");
+  }
+
+  /// Adds one client's update. Throws rejected_update (state unchanged) for a layout that
+  /// differs from the model's, a zero/negative/non-finite weight, or a NaN/Inf value.
+  void accumulate(const input_type& update) {
+    validate(update);
+    const Acc w = effective_weight(update);
+    for (std::size_t t = 0; t < layout_.num_tensors(); ++t)
+      kernels::scaled_accumulate(accumulator_span(t), w, update.model[t].view.span());
+    total_weight_ += w;
+    ++num_inputs_;
+  }
+
+  /// Adds a batch in one blocked pass (each update read once, the accumulator touched once per
+  /// batch rather than once per client). All updates are validated first: if any is bad,
+  /// rejected_update names it and none is added.
+  void accumulate(std::span<const input_type> updates) {
+    for (const auto& u : updates) validate(u);
+    std::vector<Acc> weights(updates.size());
+    Acc batch_weight = 0;
+    for (std::size_t k = 0; k < updates.size(); ++k)
+      batch_weight += weights[k] = effective_weight(updates[k]);
+    std::vector<std::span<const T>> inputs(updates.size());
+    for (std::size_t t = 0; t < layout_.num_tensors(); ++t) {
+      for (std::size_t k = 0; k < updates.size(); ++k) inputs[k] = updates[k].model[t].view.span();
+      kernels::weighted_sum<Acc, T>(accumulator_span(t), inputs, weights);
+    }
+    total_weight_ += batch_weight;
+    num_inputs_ += updates.size();
+  }
+
+  /// Absorbs another partial aggregate over the same layout and weighting (state unchanged and
+  /// invalid_config thrown otherwise).
+  void merge(fedavg&& other) {
+    if (&other == this) throw invalid_config("fedavg::merge: cannot merge an aggregate into itself");
+    if (auto diff = model_layout::describe_difference(layout_, other.layout_))
+      throw invalid_config("fedavg::merge: layouts differ: " + *diff);
+    if (other.mode_ != mode_) throw invalid_config("fedavg::merge: weighting modes differ");
+    kernels::scaled_accumulate(sum_.span(), Acc(1), std::span<const Acc>(other.sum_.span()));
+    total_weight_ += other.total_weight_;
+    num_inputs_ += other.num_inputs_;
+    other.clear();
+  }
+
+  [[nodiscard]] std::size_t num_inputs() const noexcept { return num_inputs_; }
+  [[nodiscard]] bool can_report() const noexcept { return num_inputs_ > 0 && total_weight_ > 0; }
+  /// Σ n_k over accepted inputs (their count in uniform mode).
+  [[nodiscard]] Acc total_weight() const noexcept { return total_weight_; }
+  [[nodiscard]] const model_layout& layout() const noexcept { return layout_; }
+  [[nodiscard]] weighting mode() const noexcept { return mode_; }
+  /// The running weighted sum Σ n_k x_k (flat, in layout order).
+  [[nodiscard]] std::span<const Acc> weighted_sum() const noexcept { return sum_.span(); }
+
+  /// Writes the weighted mean into `out` (flat, layout order); throws invalid_config when there
+  /// is nothing to report or `out` has the wrong size.
+  void report_into(std::span<T> out) const {
+    require_reportable();
+    if (out.size() != sum_.size())
+      throw invalid_config("fedavg::report_into: output has " + std::to_string(out.size()) +
+                           " elements, the model " + std::to_string(sum_.size()));
+    const Acc inv = Acc(1) / total_weight_;
+    const Acc* sum = sum_.data();
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(sum[i] * inv);
+  }
+
+  /// The weighted mean as a model; consumes the aggregate.
+  [[nodiscard]] flat_model<T> report() && {
+    flat_model<T> mean(layout_);
+    report_into(mean.span());
+    return mean;
+  }
+
+  /// Forgets every input (keeps the layout and the allocation).
+  void clear() noexcept {
+    sum_.fill_zero();
+    total_weight_ = 0;
+    num_inputs_ = 0;
+  }
+
+  /// Serialization hook: hands the state to `sink(std::span<const std::byte>)` as
+  /// [layout hash u64][mode u8][num_inputs u64][total_weight f64][sum: D × f64], little-endian
+  /// host order (fedpp targets little-endian machines; the wire format checks it).
+  template <class Sink>
+  requires std::invocable<Sink&, std::span<const std::byte>>
+  void save(Sink&& sink) const {
+    const std::uint64_t hash = layout_.hash();
+    const auto mode = static_cast<std::uint8_t>(mode_);
+    const std::uint64_t count = num_inputs_;
+    const double weight = static_cast<double>(total_weight_);
+    sink(std::as_bytes(std::span(&hash, 1)));
+    sink(std::as_bytes(std::span(&mode, 1)));
+    sink(std::as_bytes(std::span(&count, 1)));
+    sink(std::as_bytes(std::span(&weight, 1)));
+    if constexpr (std::is_same_v<Acc, double>) {
+      sink(std::as_bytes(sum_.span()));
+    } else {
+      std::vector<double> wide(sum_.span().begin(), sum_.span().end());
+      sink(std::as_bytes(std::span<const double>(wide)));
+    }
+  }
+
+  /// Rebuilds a saved aggregate for this layout; throws malformed_message for bytes that do not
+  /// match (size, layout hash, mode, non-finite values).
+  [[nodiscard]] static fedavg restore(model_layout layout, std::span<const std::byte> bytes) {
+    constexpr std::size_t header = 8 + 1 + 8 + 8;
+    const std::size_t expected = header + layout.total_size() * sizeof(double);
+    if (bytes.size() != expected)
+      throw malformed_message("fedavg::restore: expected " + std::to_string(expected) + " bytes, got " +
+                              std::to_string(bytes.size()));
+    std::uint64_t hash = 0;
+    std::uint8_t mode = 0;
+    std::uint64_t count = 0;
+    double weight = 0;
+    std::memcpy(&hash, bytes.data(), 8);
+    std::memcpy(&mode, bytes.data() + 8, 1);
+    std::memcpy(&count, bytes.data() + 9, 8);
+    std::memcpy(&weight, bytes.data() + 17, 8);
+    if (hash != layout.hash()) throw malformed_message("fedavg::restore: saved for another layout");
+    if (mode > 1) throw malformed_message("fedavg::restore: unknown weighting mode " + std::to_string(mode));
+    if (!std::isfinite(weight) || weight < 0) throw malformed_message("fedavg::restore: bad total weight");
+    fedavg result(std::move(layout), static_cast<weighting>(mode));
+    const std::byte* src = bytes.data() + header;
+    for (std::size_t i = 0; i < result.sum_.size(); ++i) {
+      double v = 0;
+      std::memcpy(&v, src + i * sizeof(double), sizeof(double));
+      if (!std::isfinite(v))
+        throw malformed_message("fedavg::restore: non-finite sum at " + std::to_string(i));
+      result.sum_[i] = static_cast<Acc>(v);
+    }
+    result.num_inputs_ = count;
+    result.total_weight_ = static_cast<Acc>(weight);
+    return result;
+  }
+
+private:
+  void validate(const input_type& update) const {
+    if (auto diff = update.model.describe_mismatch(layout_))
+      throw rejected_update(update.client, rejection_reason::layout_mismatch, *diff);
+    if (mode_ == weighting::by_examples && !(std::isfinite(update.weight) && update.weight > 0))
+      throw rejected_update(update.client, rejection_reason::bad_weight,
+                            "weight " + std::to_string(update.weight) +
+                                " (the number of examples must be finite and > 0)");
+    for (const auto& t : update.model.tensors()) {
+      const auto values = t.view.span();
+      const std::size_t bad = kernels::find_non_finite(values);
+      if (bad != values.size())
+        throw rejected_update(update.client, rejection_reason::non_finite,
+                              "tensor '" + t.name + "' element " + std::to_string(bad) + " is " +
+                                  std::to_string(values[bad]));
+    }
+  }
+
+  [[nodiscard]] Acc effective_weight(const input_type& update) const noexcept {
+    return mode_ == weighting::by_examples ? static_cast<Acc>(update.weight) : Acc(1);
+  }
+
+  [[nodiscard]] std::span<Acc> accumulator_span(std::size_t tensor) noexcept {
+    const auto& e = layout_.entries()[tensor];
+    return sum_.span().subspan(e.offset, e.size());
+  }
+
+  void require_reportable() const {
+    if (!can_report())
+      throw invalid_config("fedavg: nothing to report (" + std::to_string(num_inputs_) + " inputs accepted)");
+  }
+
+  model_layout layout_;
+  weighting mode_;
+  detail::aligned_buffer<Acc> sum_;
+  Acc total_weight_ = 0;
+  std::uint64_t num_inputs_ = 0;
+};
+
+static_assert(aggregator<fedavg<float>>);
+static_assert(aggregator<fedavg<double>>);
+
+} // namespace fedpp
