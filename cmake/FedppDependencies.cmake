@@ -4,6 +4,7 @@
 #   fedpp::xtensor xtensor adapters (fedpp/tensor/xtensor.hpp)
 #   fedpp::mpi     MPI transport (fedpp/transport/mpi_transport.hpp)
 #   fedpp::secagg  secure aggregation on libsodium (fedpp/secagg/*)
+#   fedpp::simulation  simulation harness and dataset loaders (fedpp/simulation/*; zlib for .gz IDX)
 # A component whose dependency is missing is simply not defined; asking for it then fails at
 # configure time with CMake's "target not found" naming it.
 include_guard(GLOBAL)
@@ -56,5 +57,14 @@ macro(fedpp_add_components)
     add_library(fedpp::secagg ALIAS fedpp_secagg)
     target_link_libraries(fedpp_secagg INTERFACE fedpp PkgConfig::sodium)
     list(APPEND FEDPP_COMPONENTS secagg)
+  endif()
+
+  find_package(ZLIB QUIET)
+  if(ZLIB_FOUND)
+    add_library(fedpp_simulation INTERFACE)
+    set_target_properties(fedpp_simulation PROPERTIES EXPORT_NAME simulation)
+    add_library(fedpp::simulation ALIAS fedpp_simulation)
+    target_link_libraries(fedpp_simulation INTERFACE fedpp ZLIB::ZLIB)
+    list(APPEND FEDPP_COMPONENTS simulation)
   endif()
 endmacro()
