@@ -1,0 +1,51 @@
+/// \file kernels.hpp
+/// Threaded overloads of the hot kernels (weighted_sum, scaled_accumulate) on a user's
+/// thread_pool. D is split into chunks aligned to parallel_tuning::chunk_granularity and every
+/// chunk runs the serial kernel on the path active when the call starts, so each element is
+/// computed by exactly one thread with the same operations in the same order as a serial call:
+/// the result is bitwise equal to the serial one, whatever the number of threads.
+#pragma once
+
+#include "fedpp/kernels/dispatch.hpp"
+#include "fedpp/kernels/scaled_accumulate.hpp"
+#include "fedpp/kernels/tuning.hpp"
+#include "fedpp/kernels/weighted_sum.hpp"
+#include "fedpp/kernels/write_mode.hpp"
+#include "fedpp/parallel/parallel_for.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace fedpp::kernels {
+
+/// acc[i] += alpha * x[i] on `pool`'s threads (bitwise equal to the serial call).
+template <class Acc, class T>
+requires detail::accumulable<Acc, T>
+void scaled_accumulate(parallel::thread_pool& pool, std::span<Acc> acc, Acc alpha, std::span<const T> x) {
+  FEDPP_ASSERT(acc.size() == x.size());
+  const isa path = active_isa();
+  parallel::parallel_for(
+      pool, 0, acc.size(), parallel_tuning::chunk_granularity, [&](std::size_t lo, std::size_t hi) {
+        scaled_accumulate_on<Acc, T>(path, acc.subspan(lo, hi - lo), alpha, x.subspan(lo, hi - lo));
+      });
+}
+
+/// out[i] (+)= Σ_k weights[k] * inputs[k][i] on `pool`'s threads (bitwise equal to the serial call).
+template <class Acc, class T>
+requires detail::accumulable<Acc, T>
+void weighted_sum(parallel::thread_pool& pool, std::span<Acc> out, std::span<const std::span<const T>> inputs,
+                  std::span<const Acc> weights, write_mode mode = write_mode::accumulate) {
+  FEDPP_ASSERT(inputs.size() == weights.size());
+  const isa path = active_isa();
+  parallel::parallel_for(pool, 0, out.size(), parallel_tuning::chunk_granularity,
+                         [&](std::size_t lo, std::size_t hi) {
+                           std::vector<std::span<const T>> slices(inputs.size());
+                           for (std::size_t k = 0; k < inputs.size(); ++k)
+                             slices[k] = inputs[k].subspan(lo, hi - lo);
+                           weighted_sum_on<Acc, T>(path, out.subspan(lo, hi - lo), slices, weights, mode);
+                         });
+}
+
+} // namespace fedpp::kernels
