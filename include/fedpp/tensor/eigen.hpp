@@ -37,8 +37,13 @@ template <class P, int Options, class Stride>
 struct is_eigen_const_ref<Eigen::Ref<const P, Options, Stride>> : std::true_type {};
 
 /// Any Eigen dense object or expression (Matrix, Array, Map, Ref, Block, sums, products, ...).
+/// (Matched by overload resolution, not by is_base_of: a VectorBlock's DenseBase is its Block's.)
+template <class Derived>
+void eigen_dense_probe(const Eigen::DenseBase<Derived>&);
 template <class E>
-concept eigen_dense = std::is_base_of_v<Eigen::DenseBase<std::remove_cv_t<E>>, std::remove_cv_t<E>>;
+concept eigen_dense = requires(const E& object) {
+  detail::eigen_dense_probe(object);
+};
 
 /// An Eigen object whose destruction may free the viewed storage: Matrix, Array, Ref<const X>.
 template <class E>
