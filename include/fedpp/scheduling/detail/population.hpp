@@ -1,0 +1,56 @@
+/// \file population.hpp
+/// The client population a sampler draws from: the implicit ids 0..N−1 or an explicit id list.
+#pragma once
+
+#include "fedpp/error.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fedpp::detail {
+
+/// Maps positions 0..size()−1 to client ids; validated at construction (non-empty, distinct).
+class population {
+public:
+  /// Clients 0..count−1; throws invalid_config when count is 0.
+  population(std::size_t count, const char* who) : count_(count) {
+    if (count == 0) throw invalid_config(std::string(who) + ": the population is empty (N = 0)");
+  }
+
+  /// The clients in `ids` (positions follow the list's order); throws invalid_config when the
+  /// list is empty or names a client twice.
+  population(std::vector<client_id> ids, const char* who) : count_(ids.size()), ids_(std::move(ids)) {
+    if (ids_.empty()) throw invalid_config(std::string(who) + ": the population is empty (N = 0)");
+    std::vector<client_id> sorted = ids_;
+    std::sort(sorted.begin(), sorted.end());
+    const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+    if (dup != sorted.end())
+      throw invalid_config(std::string(who) + ": client " + std::to_string(*dup) +
+                           " appears more than once in the population");
+  }
+
+  /// Number of clients N.
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+
+  /// Id of the client at `position` (< size()).
+  [[nodiscard]] client_id at(std::size_t position) const noexcept {
+    return ids_.empty() ? static_cast<client_id>(position) : ids_[position];
+  }
+
+  /// Ids of the clients at the given positions, in the order given.
+  [[nodiscard]] std::vector<client_id> ids_of(const std::vector<std::size_t>& positions) const {
+    std::vector<client_id> out;
+    out.reserve(positions.size());
+    for (const std::size_t p : positions) out.push_back(at(p));
+    return out;
+  }
+
+private:
+  std::size_t count_;
+  std::vector<client_id> ids_; // empty: the implicit ids 0..count_−1
+};
+
+} // namespace fedpp::detail
