@@ -58,19 +58,34 @@ template <class E>
 
 /// The view of an Eigen object's storage (E may be const); checks contiguity first.
 template <class E>
-[[nodiscard]] auto adapt_eigen(E& object) {
+[[nodiscard]] auto adapt_eigen(E& object);
+
+/// Compile-time checks first, so that an expression without storage fails with one message.
+template <class E>
+[[nodiscard]] auto adapt_eigen_checked(E& object) {
   using plain = std::remove_cv_t<E>;
-  using pointer = decltype(object.data());
-  using element = std::remove_pointer_t<pointer>;
-  static_assert((plain::Flags & Eigen::DirectAccessBit) != 0,
-                "fedpp::adapt: this Eigen expression has no storage of its own (a sum, product, "
-                "reverse, ...): evaluate it into a Matrix or Array first");
-  static_assert(element_type<element>, "fedpp::adapt: the Eigen scalar type is not a fedpp element type "
-                                       "(float, double, fedpp::float16/bfloat16, 8-64 bit integers)");
-  static_assert(plain::InnerStrideAtCompileTime == 1 || plain::InnerStrideAtCompileTime == Eigen::Dynamic ||
-                    plain::SizeAtCompileTime == 0 || plain::SizeAtCompileTime == 1,
-                "fedpp::adapt: this Eigen object has a compile-time inner stride != 1, so its elements "
-                "are not contiguous (views never copy)");
+  constexpr bool direct = (plain::Flags & Eigen::DirectAccessBit) != 0;
+  static_assert(direct, "fedpp::adapt: this Eigen expression has no storage of its own (a sum, product, "
+                        "reverse, ...): evaluate it into a Matrix or Array first");
+  static_assert(element_type<typename plain::Scalar>,
+                "fedpp::adapt: the Eigen scalar type is not a fedpp element type "
+                "(float, double, fedpp::float16/bfloat16, 8-64 bit integers)");
+  constexpr bool inner_ok = !direct || plain::InnerStrideAtCompileTime == 1 ||
+                            plain::InnerStrideAtCompileTime == Eigen::Dynamic ||
+                            plain::SizeAtCompileTime == 0 || plain::SizeAtCompileTime == 1;
+  static_assert(inner_ok, "fedpp::adapt: this Eigen object has a compile-time inner stride != 1, so its "
+                          "elements are not contiguous (views never copy)");
+  if constexpr (direct && element_type<typename plain::Scalar> && inner_ok) {
+    return adapt_eigen(object);
+  } else {
+    return host_view<float>{}; // not reached: a static_assert above failed
+  }
+}
+
+template <class E>
+[[nodiscard]] auto adapt_eigen(E& object) {
+  using element = std::remove_pointer_t<decltype(object.data())>;
+  using plain = std::remove_cv_t<E>;
   // Strides only matter when there is more than one element along the dimension they step.
   const bool inner_ok = object.innerSize() <= 1 || object.innerStride() == 1;
   const bool outer_ok = object.outerSize() <= 1 || object.outerStride() == object.innerSize();
@@ -101,7 +116,7 @@ template <class E>
 requires detail::eigen_dense<std::remove_reference_t<E>> &&
     (std::is_lvalue_reference_v<E> || !detail::eigen_owning<std::remove_reference_t<E>>)
         [[nodiscard]] auto adapt(E&& object) {
-  return detail::adapt_eigen(object);
+  return detail::adapt_eigen_checked(object);
 }
 
 /// Views of owning Eigen temporaries (Matrix, Array, Ref<const X>) would dangle.
