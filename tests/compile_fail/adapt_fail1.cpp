@@ -1,7 +1,9 @@
 // Why: a view of a temporary vector would dangle as soon as the statement ends.
 // FEDPP_FAIL_REGEX: deleted function.*adapt
+// Work-around: fedpp/tensor/memory_space.hpp uses std::convertible_to without <concepts>.
+#include <concepts>
+
 #include "fedpp/tensor/adapt.hpp"
-#include <concepts> // fedpp/tensor/memory_space.hpp uses std::convertible_to without it (reported)
 
 #include <vector>
 

@@ -1,7 +1,9 @@
 // Why: views hold only the element types of the dtype set (wire format, kernels); std::string is not one.
 // FEDPP_FAIL_REGEX: element_type
+// Work-around: fedpp/tensor/memory_space.hpp uses std::convertible_to without <concepts>.
+#include <concepts>
+
 #include "fedpp/tensor/tensor_view.hpp"
-#include <concepts> // fedpp/tensor/memory_space.hpp uses std::convertible_to without it (reported)
 
 #include <cstdint>
 #include <string>
