@@ -20,8 +20,11 @@ class server_sgd {
 public:
   using value_type = T;
 
+  /// η = 1: plain FedAvg.
+  server_sgd() noexcept = default;
+
   /// η must be finite and > 0.
-  explicit server_sgd(double learning_rate = 1.0) : learning_rate_(learning_rate) {
+  explicit server_sgd(double learning_rate) : learning_rate_(learning_rate) {
     if (!(learning_rate > 0) || !std::isfinite(learning_rate))
       throw invalid_config("server_sgd: learning rate must be finite and > 0, got " +
                            std::to_string(learning_rate));
@@ -38,7 +41,7 @@ public:
   [[nodiscard]] double learning_rate() const noexcept { return learning_rate_; }
 
 private:
-  double learning_rate_;
+  double learning_rate_ = 1.0;
 };
 
 static_assert(server_optimizer<server_sgd<float>>);

@@ -1,0 +1,109 @@
+/// \file client_host.hpp
+/// The client side of synchronous rounds: receives global models over a transport, runs the
+/// user's local training, and uploads the change. One host serves every virtual client whose
+/// messages reach its endpoint (one client on a device; many on a simulation worker or MPI rank).
+#pragma once
+
+#include "fedpp/client/client_result.hpp"
+#include "fedpp/client/update_helpers.hpp"
+#include "fedpp/error.hpp"
+#include "fedpp/orchestration/server.hpp"
+#include "fedpp/transport/transport.hpp"
+#include "fedpp/transport/wire_format.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <utility>
+
+namespace fedpp {
+
+/// What a client host did with one message.
+enum class host_event : std::uint8_t {
+  trained,  ///< trained a client and sent its update
+  shutdown, ///< the server said no more rounds follow
+  ignored,  ///< a malformed or unexpected message (counted)
+  timed_out ///< nothing arrived before the deadline (or the transport closed)
+};
+
+/// Serves local training for the clients reachable through one transport endpoint.
+template <element_type T, class Trainer, transport Transport>
+requires client_trainer<Trainer, T>
+class client_host {
+public:
+  /// `layout` is the model's: global models with another layout are refused.
+  client_host(Transport& endpoint, Trainer trainer, model_layout layout)
+      : endpoint_(&endpoint), trainer_(std::move(trainer)), layout_(std::move(layout)) {}
+
+  /// Handles the next message, waiting until `deadline` at most.
+  host_event serve_one(transport_clock::time_point deadline) {
+    auto received = endpoint_->receive(deadline);
+    if (!received) return host_event::timed_out;
+    std::optional<message> whole;
+    try {
+      whole = reassembler_.add(received->message);
+      if (!whole) return host_event::ignored; // a chunk; the rest will follow
+      auto decoded = wire::decode(*whole);
+      if (decoded.kind() == wire::message_kind::control &&
+          decoded.tag() == static_cast<std::uint32_t>(control_tag::shutdown))
+        return host_event::shutdown;
+      wire::detail::check_expected(decoded, layout_, decoded.round());
+      if (decoded.kind() != wire::message_kind::global_model)
+        throw malformed_message("client host: expected a global model");
+      train_and_reply(received->to, decoded);
+      return host_event::trained;
+    } catch (const malformed_message&) {
+      ++ignored_;
+      return host_event::ignored;
+    }
+  }
+
+  /// Serves until the server's shutdown message, the transport closing, or `idle_timeout`
+  /// without any message. Returns the number of clients trained.
+  std::size_t serve(std::chrono::nanoseconds idle_timeout = std::chrono::minutes(10)) {
+    std::size_t trained = 0;
+    for (;;) {
+      switch (serve_one(transport_clock::now() + idle_timeout)) {
+      case host_event::trained:
+        ++trained;
+        break;
+      case host_event::ignored:
+        break;
+      case host_event::shutdown:
+      case host_event::timed_out:
+        return trained;
+      }
+    }
+  }
+
+  /// Messages refused as malformed or unexpected.
+  [[nodiscard]] std::size_t ignored() const noexcept { return ignored_; }
+
+private:
+  void train_and_reply(endpoint_id to, const wire::decoded_message& decoded) {
+    const client_id client = to;
+    const std::span<const T> global = decoded.template payload<T>();
+    host_model_view<const T> view;
+    for (const auto& e : layout_.entries()) view.add(e.name, {global.data() + e.offset, e.shape});
+    client_result<T> result = trainer_(client, view, decoded.config());
+    if (!(result.model.layout() == layout_))
+      throw invalid_config("client " + std::to_string(client) +
+                           ": the trainer returned a model with another layout");
+    if (result.kind == update_kind::weights) {
+      auto& trained = result.model;
+      compute_delta(std::span<const T>(trained.span()), global, trained.span());
+    }
+    const message reply = wire::encode_client_update<T>(decoded.round(), client, layout_,
+                                                        std::span<const T>(result.model.span()),
+                                                        result.num_examples, result.metrics);
+    endpoint_->send(server_endpoint, reply);
+  }
+
+  Transport* endpoint_;
+  Trainer trainer_;
+  model_layout layout_;
+  wire::chunk_reassembler reassembler_;
+  std::size_t ignored_ = 0;
+};
+
+} // namespace fedpp

@@ -1,0 +1,22 @@
+/// \file server_hooks.hpp
+/// Where compression, privacy and secure aggregation plug into the server's round, as optional
+/// members of a hooks policy (detected with `requires`; absent members mean "do nothing").
+///
+/// | optional expression                             | when / effect                                      |
+/// |-------------------------------------------------|----------------------------------------------------|
+/// | `h.decode_update(decoded, scratch)`             | per report: turns a decoded client_update (e.g. a  |
+/// |                                                 | compressed payload) into `std::span<const T>` over |
+/// |                                                 | the dense delta, using `scratch` (std::span<T>,    |
+/// |                                                 | model-sized) if it must; default: the dense payload |
+/// | `h.on_aggregate(mean_delta, round)`             | after aggregation, before the server update: e.g.  |
+/// |                                                 | central DP noise on the mean (std::span<T>)        |
+/// | `h.on_round_end(metrics)`                       | last: e.g. a privacy accountant adds ε spent to    |
+/// |                                                 | `round_metrics&`                                   |
+#pragma once
+
+namespace fedpp {
+
+/// The default hooks: plain dense updates, no noise, no accounting.
+struct no_server_hooks {};
+
+} // namespace fedpp
