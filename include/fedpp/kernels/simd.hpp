@@ -12,9 +12,6 @@
 
 #if FEDPP_USE_XSIMD
 #include <xsimd/xsimd.hpp>
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
 #endif
 
 namespace fedpp::kernels::simd {
@@ -29,6 +26,18 @@ inline constexpr bits_of<T> exponent_mask = sizeof(T) == 8 ? bits_of<T>(0x7ff000
                                                            : bits_of<T>(0x7f800000U);
 
 #if FEDPP_USE_XSIMD
+
+#if defined(__GNUC__)
+namespace detail {
+// Plain GCC vector types for the float -> double widening load (never passed by value).
+typedef float f32x2 __attribute__((vector_size(8)));
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef double f64x2 __attribute__((vector_size(16)));
+typedef double f64x4 __attribute__((vector_size(32)));
+typedef double f64x8 __attribute__((vector_size(64)));
+} // namespace detail
+#endif
 
 /// True when kernels use xsimd batches.
 inline constexpr bool vectorized = true;
@@ -51,18 +60,23 @@ template <class Acc, class T>
     return batch<Acc>::load_unaligned(p);
   } else {
     static_assert(std::is_same_v<Acc, double> && std::is_same_v<T, float>, "widening is float -> double");
-    // xsimd 8.1 converts float -> double through memory; the widening instructions are one op.
-#if defined(__AVX512F__)
-    if constexpr (sizeof(batch<double>) == 64) return batch<double>(_mm512_cvtps_pd(_mm256_loadu_ps(p)));
-#endif
-#if defined(__AVX__)
-    if constexpr (sizeof(batch<double>) == 32) return batch<double>(_mm256_cvtps_pd(_mm_loadu_ps(p)));
-#endif
-#if defined(__SSE2__)
-    if constexpr (sizeof(batch<double>) == 16) {
-      std::uint64_t two = 0;
-      std::memcpy(&two, p, sizeof two);
-      return batch<double>(_mm_cvtps_pd(_mm_castsi128_ps(_mm_cvtsi64_si128(static_cast<long long>(two)))));
+    // xsimd 8.1 converts float -> double through memory; one widening instruction does it.
+    // (GCC vector extensions rather than _mm512_cvtps_pd, which trips GCC 12's
+    // -Wmaybe-uninitialized inside its own header.)
+#if defined(__GNUC__)
+    using reg = typename batch<double>::register_type;
+    if constexpr (sizeof(reg) == 64) {
+      detail::f32x8 v;
+      std::memcpy(&v, p, sizeof v);
+      return batch<double>(reinterpret_cast<reg>(__builtin_convertvector(v, detail::f64x8)));
+    } else if constexpr (sizeof(reg) == 32) {
+      detail::f32x4 v;
+      std::memcpy(&v, p, sizeof v);
+      return batch<double>(reinterpret_cast<reg>(__builtin_convertvector(v, detail::f64x4)));
+    } else if constexpr (sizeof(reg) == 16) {
+      detail::f32x2 v;
+      std::memcpy(&v, p, sizeof v);
+      return batch<double>(reinterpret_cast<reg>(__builtin_convertvector(v, detail::f64x2)));
     }
 #endif
     return batch<double>::load_unaligned(p);
@@ -90,7 +104,13 @@ template <class T>
 /// Sum of the lanes.
 template <class T>
 [[nodiscard]] inline T reduce_add(const batch<T>& b) noexcept {
-  return xsimd::hadd(b);
+  // Through memory rather than xsimd::hadd, whose AVX-512 version trips GCC 12's -Wuninitialized
+  // inside its own intrinsics header; called once per reduction, so the cost is nil.
+  alignas(64) T lanes[width<T>];
+  b.store_aligned(lanes);
+  T sum = T(0);
+  for (std::size_t i = 0; i < width<T>; ++i) sum += lanes[i];
+  return sum;
 }
 
 /// Per-lane "is NaN or Inf" as an integer mask (all ones where the exponent field is all ones).

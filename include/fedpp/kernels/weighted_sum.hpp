@@ -18,6 +18,7 @@
 #include "fedpp/kernels/write_mode.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -30,6 +31,7 @@ template <std::size_t G, class Acc, class T>
 inline void fold_group_compiled(Acc* out, const std::span<const T>* x, const Acc* w, std::size_t b0,
                                 std::size_t b1, bool first) noexcept {
   constexpr std::size_t lanes = simd::width<Acc>;
+  constexpr std::uintptr_t ahead = weighted_sum_tuning::prefetch_elements * sizeof(T);
   simd::batch<Acc> wv[G];
   const T* p[G];
   for (std::size_t g = 0; g < G; ++g) {
@@ -39,6 +41,12 @@ inline void fold_group_compiled(Acc* out, const std::span<const T>* x, const Acc
   std::size_t i = b0;
   for (; i + lanes <= b1; i += lanes) {
     auto s = first ? simd::broadcast(Acc(0)) : simd::load_as<Acc>(out + i);
+#if defined(__GNUC__)
+    // Near the end of an input this hints an address past it: prefetches never fault.
+    if constexpr (ahead != 0)
+      for (std::size_t g = 0; g < G; ++g)
+        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p[g] + i) + ahead));
+#endif
     for (std::size_t g = 0; g < G; ++g) s = simd::fma(wv[g], simd::load_as<Acc>(p[g] + i), s);
     simd::store(out + i, s);
   }

@@ -40,7 +40,7 @@ load_as(const T* p) noexcept {
 /// acc[i] += alpha * x[i] for i < n.
 template <class Acc, class T>
 __attribute__((target(FEDPP_X86_TARGET))) void scaled_accumulate(Acc* acc, Acc alpha, const T* x,
-                                                                  std::size_t n) noexcept {
+                                                                 std::size_t n) noexcept {
   using vacc = typename vtypes<Acc, T>::acc;
   constexpr std::size_t lanes = sizeof(vacc) / sizeof(Acc);
   const vacc a = vacc{} + alpha;
@@ -68,6 +68,7 @@ __attribute__((target(FEDPP_X86_TARGET), always_inline)) inline void
 fold_group(Acc* out, const T* const* x, const Acc* w, std::size_t b0, std::size_t b1, bool first) noexcept {
   using vacc = typename vtypes<Acc, T>::acc;
   constexpr std::size_t lanes = sizeof(vacc) / sizeof(Acc);
+  constexpr std::uintptr_t ahead = weighted_sum_tuning::prefetch_elements * sizeof(T);
   vacc wv[G];
   const T* p[G];
   for (std::size_t g = 0; g < G; ++g) {
@@ -78,6 +79,9 @@ fold_group(Acc* out, const T* const* x, const Acc* w, std::size_t b0, std::size_
   for (; i + lanes <= b1; i += lanes) {
     vacc s = vacc{};
     if (!first) __builtin_memcpy(&s, out + i, sizeof s);
+    if constexpr (ahead != 0) // prefetches never fault, even past the end
+      for (std::size_t g = 0; g < G; ++g)
+        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p[g] + i) + ahead));
     for (std::size_t g = 0; g < G; ++g) s = wv[g] * load_as<Acc, T>(p[g] + i) + s;
     __builtin_memcpy(out + i, &s, sizeof s);
   }
@@ -91,8 +95,8 @@ fold_group(Acc* out, const T* const* x, const Acc* w, std::size_t b0, std::size_
 /// out[i] (+)= Σ_k w[k] x[k][i] for i < n, blocked (see weighted_sum_tuning).
 template <class Acc, class T>
 __attribute__((target(FEDPP_X86_TARGET))) void weighted_sum(Acc* out, const T* const* x, const Acc* w,
-                                                             std::size_t num_inputs, std::size_t n,
-                                                             bool overwrite) noexcept {
+                                                            std::size_t num_inputs, std::size_t n,
+                                                            bool overwrite) noexcept {
   constexpr std::size_t block = weighted_sum_tuning::block_elements;
   constexpr std::size_t group = weighted_sum_tuning::group;
   if (num_inputs == 0) {

@@ -7,6 +7,7 @@
 #include "fedpp/kernels/tuning.hpp"
 
 #include <cstddef>
+#include <cstdint>
 
 #if FEDPP_RUNTIME_DISPATCH
 
