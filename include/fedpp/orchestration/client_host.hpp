@@ -14,9 +14,14 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <utility>
 
 namespace fedpp {
+
+/// round_config::extra key by which a server asks for weights instead of deltas.
+inline constexpr std::string_view upload_weights_key = "fedpp.upload_weights";
 
 /// What a client host did with one message.
 enum class host_event : std::uint8_t {
@@ -89,9 +94,13 @@ private:
     if (!(result.model.layout() == layout_))
       throw invalid_config("client " + std::to_string(client) +
                            ": the trainer returned a model with another layout");
-    if (result.kind == update_kind::weights) {
-      auto& trained = result.model;
-      compute_delta(std::span<const T>(trained.span()), global, trained.span());
+    // Uploads are deltas unless the server asks for weights (FedAsync mixes models).
+    const bool upload_weights = decoded.config().extra.contains(std::string(upload_weights_key));
+    auto& values = result.model;
+    if (result.kind == update_kind::weights && !upload_weights) {
+      compute_delta(std::span<const T>(values.span()), global, values.span());
+    } else if (result.kind == update_kind::delta && upload_weights) {
+      for (std::size_t i = 0; i < values.size(); ++i) values.span()[i] += global[i];
     }
     const message reply = wire::encode_client_update<T>(decoded.round(), client, layout_,
                                                         std::span<const T>(result.model.span()),

@@ -28,6 +28,7 @@ struct round_metrics {
   double aggregation_seconds = 0; ///< wall-clock time inside decode + aggregate + server update
   double simulated_seconds = 0;   ///< simulated duration (slowest accepted client), 0 outside simulation
   double total_examples = 0;      ///< Σ n_k over accepted reports
+  double mean_staleness = 0;      ///< asynchronous: mean server versions between pull and apply
   std::map<std::string, double> client_metrics; ///< clients' metrics, weighted by n_k
   std::map<std::string, double> evaluation;     ///< the user's evaluation of the new global model
 };
