@@ -1,9 +1,11 @@
 // Device heterogeneity: determinism, class shares, duration and dropout distributions at a
 // fixed seed, validation.
+#include "fedpp/simulation/device_availability.hpp"
 #include "fedpp/simulation/device_model.hpp"
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -115,4 +117,20 @@ TEST(DeviceModel, InvalidClasses) {
   } catch (const invalid_config& e) {
     EXPECT_NE(std::string(e.what()).find("'tablet'"), std::string::npos);
   }
+}
+
+TEST(DeviceAvailability, ForecastsFromTheDeviceModel) {
+  const device_model m(device_model::default_classes(), 3);
+  const device_availability a(m, {600, 300, 0}, 1000);
+  fedpp::round_config rc;
+  rc.round = 4;
+  rc.local_epochs = 2;
+  for (fedpp::client_id k = 0; k < 3; ++k) {
+    const auto f = a.forecast(k, 4, rc);
+    EXPECT_EQ(f.drops_out, m.drops_out(k, 4));
+    const std::size_t n = k == 0 ? 600 : k == 1 ? 300 : 0;
+    EXPECT_NEAR(std::chrono::duration<double>(f.duration).count(),
+                m.simulated_duration(k, 4, n, 2, 1000).count(), 1e-9);
+  }
+  EXPECT_THROW((void)a.forecast(3, 4, rc), fedpp::invalid_config);
 }

@@ -6,6 +6,7 @@
 #include "fedpp/simulation/csv_writer.hpp"
 #include "fedpp/simulation/dataset.hpp"
 #include "fedpp/simulation/dataset_view.hpp"
+#include "fedpp/simulation/device_availability.hpp"
 #include "fedpp/simulation/device_model.hpp"
 #include "fedpp/simulation/fashion_mnist.hpp"
 #include "fedpp/simulation/idx_reader.hpp"
