@@ -4,6 +4,7 @@
 /// broadcasting one global model to 1,000 clients keeps one buffer.
 #pragma once
 
+#include "fedpp/error.hpp"
 #include "fedpp/transport/message.hpp"
 #include "fedpp/transport/transport.hpp"
 
@@ -16,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <utility>
 
@@ -56,6 +58,20 @@ struct in_process_state {
       box->closed = closed;
     }
     return box;
+  }
+
+  /// Makes `id` share `host`'s mailbox; false when `id` already has a mailbox of its own.
+  bool alias(endpoint_id id, endpoint_id host) {
+    const std::lock_guard lock(mutex);
+    auto& target = mailboxes[host];
+    if (!target) {
+      target = std::make_shared<in_process_mailbox>();
+      target->closed = closed;
+    }
+    auto& box = mailboxes[id];
+    if (box && box != target) return false;
+    box = target;
+    return true;
   }
 };
 
@@ -166,6 +182,17 @@ public:
   /// A handle for endpoint `id` (its mailbox is created on first use by anyone). Handles for
   /// one id share the mailbox and the counters.
   [[nodiscard]] in_process_endpoint endpoint(endpoint_id id) { return in_process_endpoint(state_, id); }
+
+  /// Delivers messages addressed to `client` into `host`'s mailbox (envelope::to still says
+  /// `client`), so one host thread can serve many virtual clients, as a rank does under MPI.
+  /// Call before anything is sent to `client`; throws invalid_config when `client` already has
+  /// a mailbox of its own.
+  void route(endpoint_id client, endpoint_id host) {
+    if (client == host) return;
+    if (!state_->alias(client, host))
+      throw invalid_config("in_process_transport::route: endpoint " + std::to_string(client) +
+                           " already has its own mailbox");
+  }
 
   /// The server's endpoint, `endpoint(server_endpoint)`.
   [[nodiscard]] in_process_endpoint server() { return endpoint(server_endpoint); }

@@ -19,7 +19,24 @@
 #include "fedpp/transport/transport.hpp"
 #include "fedpp/transport/wire_format.hpp"
 
+// Only MPI's C API is used: skip the (deprecated, warning-laden) C++ bindings where we can.
+#if !defined(OMPI_SKIP_MPICXX)
+#define OMPI_SKIP_MPICXX 1
+#define FEDPP_UNDEF_OMPI_SKIP_MPICXX
+#endif
+#if !defined(MPICH_SKIP_MPICXX)
+#define MPICH_SKIP_MPICXX 1
+#define FEDPP_UNDEF_MPICH_SKIP_MPICXX
+#endif
 #include <mpi.h>
+#ifdef FEDPP_UNDEF_OMPI_SKIP_MPICXX
+#undef OMPI_SKIP_MPICXX
+#undef FEDPP_UNDEF_OMPI_SKIP_MPICXX
+#endif
+#ifdef FEDPP_UNDEF_MPICH_SKIP_MPICXX
+#undef MPICH_SKIP_MPICXX
+#undef FEDPP_UNDEF_MPICH_SKIP_MPICXX
+#endif
 
 #include <algorithm>
 #include <array>
