@@ -2,6 +2,7 @@
 // naive FedAvg, determinism, minimum reports, hostile messages, simulated deadlines/dropouts/
 // over-selection, capability hints.
 #include "fedpp/orchestration/client_host.hpp"
+#include "fedpp/orchestration/in_process_federation.hpp"
 #include "fedpp/orchestration/server.hpp"
 #include "fedpp/scheduling/over_selection.hpp"
 #include "fedpp/scheduling/uniform_sampler.hpp"
@@ -274,6 +275,28 @@ TEST(Server, CapabilityHintsShapeEachClientsConfig) {
     EXPECT_EQ(config.batch_size, id == 2 ? 128U : 8U) << "client " << id;
     EXPECT_EQ(config.local_epochs, id == 2 ? 3U : 1U) << "client " << id;
   }
+}
+
+// Many virtual clients on a few host threads (routing in the hub), several rounds.
+TEST(Server, VirtualClientsOnHostThreads) {
+  recording_trainer trainer;
+  std::vector<client_id> clients(50);
+  for (client_id c = 0; c < 50; ++c) clients[c] = c;
+  fedpp::in_process_federation<float, recording_trainer> fed(clients, trainer, toy_layout(), 3);
+  fedpp::server_options options;
+  options.seed = 1;
+  fedpp::server<float, fedpp::uniform_sampler> server(fedpp::flat_model<float>(toy_layout()),
+                                                      fedpp::uniform_sampler(50, 10), {}, options);
+  for (int r = 0; r < 3; ++r) {
+    trainer.calls->clear();
+    const auto metrics = server.run_round(fed.server_endpoint());
+    ASSERT_TRUE(metrics.succeeded);
+    ASSERT_EQ(metrics.reported, 10U);
+    const auto expected = naive_fedavg(called_clients(trainer), toy_layout().total_size());
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      EXPECT_NEAR(server.model().span()[i], expected[i], 1e-4);
+  }
+  EXPECT_THROW(fed.hub().route(3, 4), fedpp::invalid_config); // 3 already routed to a host
 }
 
 TEST(Server, RejectsInconsistentOptions) {

@@ -1,0 +1,73 @@
+/// \file in_process_federation.hpp
+/// The embedded default deployment: a server and N virtual clients in one process, connected by
+/// the in-process transport. Clients are spread over a user-sized set of host threads (virtual
+/// client c lives on host c mod W, as on MPI ranks), each running a client_host; nothing is
+/// started that the user did not ask for.
+#pragma once
+
+#include "fedpp/client/client_result.hpp"
+#include "fedpp/error.hpp"
+#include "fedpp/orchestration/client_host.hpp"
+#include "fedpp/tensor/model_layout.hpp"
+#include "fedpp/transport/in_process_transport.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <thread>
+#include <vector>
+
+namespace fedpp {
+
+/// Host threads serving virtual clients over an in-process hub; `server_endpoint()` is what a
+/// server's run_round() takes. Destruction tells the hosts to stop and joins them.
+template <element_type T, class Trainer>
+requires client_trainer<Trainer, T>
+class in_process_federation {
+public:
+  /// `trainer` is copied to every host thread and must be safe to call concurrently for
+  /// different clients. `num_hosts` threads (≥ 1) serve the clients in `clients`.
+  in_process_federation(const std::vector<client_id>& clients, const Trainer& trainer,
+                        const model_layout& layout, std::size_t num_hosts)
+      : server_(hub_.server()) {
+    if (num_hosts == 0) throw invalid_config("in_process_federation: needs at least one host thread");
+    if (clients.empty()) throw invalid_config("in_process_federation: needs at least one client");
+    for (std::size_t h = 0; h < num_hosts; ++h) hosts_.push_back(host_endpoint(h));
+    for (client_id c : clients) {
+      if (c >= host_id_base)
+        throw invalid_config("in_process_federation: client id " + std::to_string(c) + " is reserved");
+      hub_.route(c, hosts_[c % num_hosts]);
+    }
+    for (std::size_t h = 0; h < num_hosts; ++h)
+      threads_.emplace_back([this, h, trainer, layout] {
+        auto endpoint = hub_.endpoint(hosts_[h]);
+        client_host<T, Trainer, in_process_endpoint> host(endpoint, trainer, layout);
+        host.serve(std::chrono::hours(24));
+      });
+  }
+
+  in_process_federation(const in_process_federation&) = delete;
+  in_process_federation& operator=(const in_process_federation&) = delete;
+  in_process_federation(in_process_federation&&) = delete;
+  in_process_federation& operator=(in_process_federation&&) = delete;
+
+  ~in_process_federation() {
+    hub_.close(); // wakes every host; each returns from serve()
+    for (auto& t : threads_) t.join();
+  }
+
+  /// The server's endpoint.
+  [[nodiscard]] in_process_endpoint& server_endpoint() noexcept { return server_; }
+  /// The hub, e.g. to attach more endpoints.
+  [[nodiscard]] in_process_transport& hub() noexcept { return hub_; }
+
+private:
+  static constexpr endpoint_id host_id_base = endpoint_id{1} << 62;
+  static endpoint_id host_endpoint(std::size_t h) { return host_id_base + h; }
+
+  in_process_transport hub_;
+  in_process_endpoint server_;
+  std::vector<endpoint_id> hosts_;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace fedpp
