@@ -51,9 +51,11 @@ public:
   [[nodiscard]] const Sampler& inner() const noexcept { return inner_; }
 
   /// P(a client is sampled) for the m' draw, when the base sampler knows it (e.g. m'/N).
-  [[nodiscard]] double inclusion_probability() const requires has_inclusion_probability<Sampler> {
-    return inner_.inclusion_probability();
-  }
+  /// (A member template so that explicit instantiation never instantiates it for samplers
+  /// without one.)
+  template <class S = Sampler>
+  requires has_inclusion_probability<S>
+  [[nodiscard]] double inclusion_probability() const { return inner_.inclusion_probability(); }
 
   /// The same target and base population, over-selected by `epsilon` instead.
   [[nodiscard]] over_selection with_epsilon(double epsilon) const {
