@@ -46,6 +46,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -166,6 +167,10 @@ public:
   void send_as(endpoint_id from, endpoint_id to, const message& m) {
     require_local(from, "send_as");
     const int dest = rank_of(to);
+    if (m.size() / options_.max_piece_bytes >= std::numeric_limits<std::uint32_t>::max())
+      throw invalid_config("mpi_transport::send_as: a message of " + std::to_string(m.size()) +
+                           " bytes needs more than 2^32 pieces of " +
+                           std::to_string(options_.max_piece_bytes));
     progress_sends();
     if (dest == rank_) {
       inbox_.push_back(envelope{from, to, m});
