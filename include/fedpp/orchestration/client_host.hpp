@@ -31,8 +31,20 @@ enum class host_event : std::uint8_t {
   timed_out ///< nothing arrived before the deadline (or the transport closed)
 };
 
+/// What a client host needs of its transport: `receive(deadline)` like a transport endpoint,
+/// and either `send_as(client, to, m)` (a host speaking for several local clients, e.g. an MPI
+/// rank) or `send(to, m)`.
+template <class H>
+concept client_host_transport = requires(H& h, transport_clock::time_point deadline, client_id c,
+                                         endpoint_id to, const message& m) {
+  { h.receive(deadline) } -> std::same_as<std::optional<envelope>>;
+}
+&&(
+    requires(H& h, client_id c, endpoint_id to, const message& m) { h.send_as(c, to, m); } ||
+    requires(H & h, endpoint_id to, const message& m) { h.send(to, m); });
+
 /// Serves local training for the clients reachable through one transport endpoint.
-template <element_type T, class Trainer, transport Transport>
+template <element_type T, class Trainer, client_host_transport Transport>
 requires client_trainer<Trainer, T>
 class client_host {
 public:
@@ -105,7 +117,10 @@ private:
     const message reply = wire::encode_client_update<T>(decoded.round(), client, layout_,
                                                         std::span<const T>(result.model.span()),
                                                         result.num_examples, result.metrics);
-    endpoint_->send(server_endpoint, reply);
+    if constexpr (requires { endpoint_->send_as(client, server_endpoint, reply); })
+      endpoint_->send_as(client, server_endpoint, reply);
+    else
+      endpoint_->send(server_endpoint, reply);
   }
 
   Transport* endpoint_;

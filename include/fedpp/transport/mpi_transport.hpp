@@ -389,4 +389,19 @@ inline std::uint64_t mpi_endpoint::bytes_received() const noexcept { return owne
 
 static_assert(transport<mpi_endpoint>);
 
+/// Every client endpoint of this rank seen as one host, for a client_host serving all the
+/// virtual clients placed on the rank: receive() takes the next message for any of them
+/// (envelope.to says which), send_as() answers for one of them.
+class mpi_rank_host {
+public:
+  explicit mpi_rank_host(mpi_transport& transport) noexcept : transport_(&transport) {}
+  [[nodiscard]] std::optional<envelope> receive(transport_clock::time_point deadline) {
+    return transport_->receive_any(deadline);
+  }
+  void send_as(endpoint_id from, endpoint_id to, const message& m) { transport_->send_as(from, to, m); }
+
+private:
+  mpi_transport* transport_;
+};
+
 } // namespace fedpp

@@ -1,0 +1,371 @@
+// The Fashion-MNIST federated job shared by examples 02 (in-process) and 03 (MPI): command-line
+// flags, data and partition, the clients' local training, and the server loop with its report.
+#pragma once
+
+#include "fedpp/orchestration/async_server.hpp"
+#include "fedpp/orchestration/server.hpp"
+#include "fedpp/scheduling/over_selection.hpp"
+#include "fedpp/scheduling/polynomial_staleness.hpp"
+#include "fedpp/scheduling/uniform_sampler.hpp"
+#include "fedpp/simulation/simulation.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fmnist_job {
+
+namespace sim = fedpp::simulation;
+
+struct options {
+  std::string algorithm = "fedavg";    // fedavg | fedprox | fedasync | fedbuff
+  std::string model = "mlp";           // mlp | softmax
+  std::string partition = "dirichlet"; // iid | dirichlet | shards | quantity
+  double alpha = 0.5;                  // Dir(α) label skew
+  double beta = 1.0;                   // Dir(β) quantity skew
+  std::size_t shards_per_client = 2;   // pathological shards
+  std::size_t clients = 100;
+  std::size_t clients_per_round = 10;
+  std::size_t rounds = 100; // synchronous rounds, or server steps when asynchronous
+  std::uint32_t local_epochs = 2;
+  std::uint32_t batch_size = 32;
+  double learning_rate = 0.05;
+  double mu = 0.01;          // FedProx
+  double over_selection = 0; // ε: sample ⌈m(1+ε)⌉, keep the first m
+  double deadline_s = 0;     // > 0: simulate device speeds/dropouts, drop clients later than this
+  std::size_t min_reports = 1;
+  std::size_t concurrency = 10; // asynchronous: clients training at once
+  std::size_t buffer = 10;      // FedBuff K
+  double mixing = 0.6;          // FedAsync α
+  std::uint64_t seed = 1;
+  std::size_t hosts = 0; // host threads (in-process); 0 = hardware threads
+  std::size_t eval_every = 1;
+  bool central = true; // train the same model centrally for comparison
+  std::string csv;
+  std::string data_dir;
+  std::string save_model;
+};
+
+inline void usage(const char* program) {
+  std::printf("usage: %s [flags]\n"
+              "  --algorithm fedavg|fedprox|fedasync|fedbuff   (fedavg)\n"
+              "  --model mlp|softmax                            (mlp: 784-200-10)\n"
+              "  --partition iid|dirichlet|shards|quantity      (dirichlet)\n"
+              "  --alpha A        Dirichlet label-skew concentration (0.5)\n"
+              "  --beta B         quantity-skew concentration (1.0)\n"
+              "  --shards C       classes (shards) per client for --partition shards (2)\n"
+              "  --clients N      virtual clients (100)\n"
+              "  --clients-per-round M                         (10)\n"
+              "  --rounds R       rounds (server steps when asynchronous) (100)\n"
+              "  --local-epochs E (2)   --batch-size B (32)   --lr LR (0.05)   --mu MU FedProx (0.01)\n"
+              "  --over-selection EPS   sample ceil(M(1+EPS)), keep the first M (0)\n"
+              "  --deadline S     simulate device speeds and dropouts; reports later than S seconds are "
+              "dropped (0: off)\n"
+              "  --min-reports K  fewer reports fail the round, model unchanged (1)\n"
+              "  --concurrency C  asynchronous: clients training at once (10)\n"
+              "  --buffer K       FedBuff: updates per server step (10)   --mixing A  FedAsync alpha (0.6)\n"
+              "  --seed S (1)   --hosts H client threads (hardware threads)   --eval-every K (1)\n"
+              "  --no-central     skip the centrally trained comparison\n"
+              "  --csv FILE       per-round metrics (plot with scripts/plot_metrics.sh FILE)\n"
+              "  --data-dir DIR   Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist)\n"
+              "  --save-model F   write the final model (raw little-endian float32)\n",
+              program);
+}
+
+/// Parses argv; throws std::invalid_argument naming the bad flag.
+inline options parse(int argc, char** argv) {
+  options o;
+  std::map<std::string, std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      usage(argv[0]);
+      std::exit(0);
+    }
+    if (flag == "--no-central") {
+      o.central = false;
+      continue;
+    }
+    if (flag.rfind("--", 0) != 0 || i + 1 >= argc)
+      throw std::invalid_argument("bad or incomplete flag '" + flag + "'");
+    values[flag.substr(2)] = argv[++i];
+  }
+  auto take = [&](const char* name, auto& field) {
+    const auto it = values.find(name);
+    if (it == values.end()) return;
+    using F = std::decay_t<decltype(field)>;
+    try {
+      std::size_t used = 0;
+      if constexpr (std::is_same_v<F, std::string>) {
+        field = it->second;
+        used = it->second.size();
+      } else if constexpr (std::is_floating_point_v<F>) {
+        field = std::stod(it->second, &used);
+      } else {
+        const auto v = std::stoull(it->second, &used);
+        field = static_cast<F>(v);
+      }
+      if (used != it->second.size()) throw std::invalid_argument("trailing characters");
+    } catch (const std::exception&) {
+      throw std::invalid_argument("--" + std::string(name) + ": cannot read '" + it->second + "'");
+    }
+    values.erase(it);
+  };
+  take("algorithm", o.algorithm);
+  take("model", o.model);
+  take("partition", o.partition);
+  take("alpha", o.alpha);
+  take("beta", o.beta);
+  take("shards", o.shards_per_client);
+  take("clients", o.clients);
+  take("clients-per-round", o.clients_per_round);
+  take("rounds", o.rounds);
+  take("local-epochs", o.local_epochs);
+  take("batch-size", o.batch_size);
+  take("lr", o.learning_rate);
+  take("mu", o.mu);
+  take("over-selection", o.over_selection);
+  take("deadline", o.deadline_s);
+  take("min-reports", o.min_reports);
+  take("concurrency", o.concurrency);
+  take("buffer", o.buffer);
+  take("mixing", o.mixing);
+  take("seed", o.seed);
+  take("hosts", o.hosts);
+  take("eval-every", o.eval_every);
+  take("csv", o.csv);
+  take("data-dir", o.data_dir);
+  take("save-model", o.save_model);
+  if (!values.empty())
+    throw std::invalid_argument("unknown flag --" + values.begin()->first + " (see --help)");
+  for (const auto* known : {"fedavg", "fedprox", "fedasync", "fedbuff"})
+    if (o.algorithm == known)
+      return o.hosts == 0 ? (o.hosts = std::max(1U, std::thread::hardware_concurrency()), o) : o;
+  throw std::invalid_argument("--algorithm: unknown algorithm '" + o.algorithm + "'");
+}
+
+/// Data, partition and model: what every process of the job builds identically from the flags.
+template <class Model>
+struct setup {
+  sim::fashion_mnist data;
+  sim::partition parts;
+  Model model;
+  std::vector<fedpp::client_id> clients;
+
+  explicit setup(const options& o)
+      : data(sim::load_fashion_mnist(o.data_dir.empty() ? std::nullopt
+                                                        : std::optional<std::filesystem::path>(o.data_dir))),
+        parts(make_partition(o, data.train)) {
+    for (std::size_t c = 0; c < o.clients; ++c) clients.push_back(c);
+  }
+
+  static sim::partition make_partition(const options& o, const sim::dataset& train) {
+    if (o.partition == "iid") return sim::partition_iid(train.size(), o.clients, o.seed);
+    if (o.partition == "dirichlet")
+      return sim::partition_dirichlet(train.labels(), o.clients, o.alpha, o.seed);
+    if (o.partition == "shards")
+      return sim::partition_shards(train.labels(), o.clients, o.shards_per_client, o.seed);
+    if (o.partition == "quantity")
+      return sim::partition_quantity_skew(train.size(), o.clients, o.beta, o.seed);
+    throw std::invalid_argument("--partition: unknown partition '" + o.partition + "'");
+  }
+};
+
+/// A client's local training: minibatch SGD (plus FedProx's term when the round says so) on its
+/// own shard of the training set. Safe to call concurrently for different clients.
+template <class Model>
+struct trainer {
+  const setup<Model>* job;
+  std::uint64_t seed;
+
+  fedpp::client_result<float> operator()(fedpp::client_id id,
+                                         const fedpp::host_model_view<const float>& global,
+                                         const fedpp::round_config& config) const {
+    auto params = fedpp::flat_model<float>::copy_of(global);
+    const sim::dataset_view view(job->data.train, job->parts.at(id));
+    const auto result = sim::local_train(job->model, params.span(), view, sim::sgd_config::from(config), seed,
+                                         id, config.round);
+    return {std::move(params),
+            fedpp::update_kind::weights,
+            static_cast<double>(view.size()),
+            {{"train_loss", result.mean_loss}}};
+  }
+};
+
+inline fedpp::round_config client_config(const options& o) {
+  fedpp::round_config config;
+  config.local_epochs = o.local_epochs;
+  config.batch_size = o.batch_size;
+  config.learning_rate = o.learning_rate;
+  if (o.algorithm == "fedprox") config.extra["fedprox.mu"] = std::to_string(o.mu);
+  if (o.deadline_s > 0)
+    config.deadline = std::chrono::milliseconds(static_cast<std::int64_t>(o.deadline_s * 1000));
+  return config;
+}
+
+/// Prints, plots (CSV) and evaluates each round; prints the summary at the end.
+template <class Model>
+class reporter {
+public:
+  reporter(const options& o, const setup<Model>& job)
+      : o_(o), job_(job), bar_(o.rounds),
+        csv_(o.csv.empty() ? nullptr
+                           : std::make_unique<sim::csv_writer>(
+                                 o.csv, std::vector<std::string>{
+                                            "round", "accuracy", "test_loss", "train_loss", "sampled",
+                                            "reported", "dropped", "stragglers", "bytes_up", "bytes_down",
+                                            "round_seconds", "simulated_seconds", "mean_staleness"})) {
+    std::printf("fedpp Fashion-MNIST: %s, %s model, %zu clients (%s), %zu per round, %zu rounds, seed %llu\n",
+                o.algorithm.c_str(), o.model.c_str(), o.clients, o.partition.c_str(), o.clients_per_round,
+                o.rounds, static_cast<unsigned long long>(o.seed));
+  }
+
+  void on_round(std::size_t index, const fedpp::round_metrics& m, const fedpp::flat_model<float>& model) {
+    bytes_up_ += m.bytes_up;
+    bytes_down_ += m.bytes_down;
+    examples_ += m.total_examples * o_.local_epochs;
+    const bool last = index + 1 == o_.rounds;
+    double accuracy = -1, loss = -1;
+    if (last || (index + 1) % o_.eval_every == 0) {
+      const auto e = sim::evaluate(job_.model, model.span(), job_.data.test);
+      accuracy = final_accuracy_ = e.accuracy;
+      loss = e.mean_loss;
+    }
+    const double train_loss =
+        m.client_metrics.contains("train_loss") ? m.client_metrics.at("train_loss") : 0.0;
+    std::printf("round %4zu  acc %s  train_loss %.4f  sampled %3zu  reported %3zu  dropped %2zu  late %2zu  "
+                "up %.1f MiB  down %.1f MiB  %.2f s%s\n",
+                index + 1, accuracy < 0 ? "   -  " : (std::to_string(accuracy).substr(0, 6)).c_str(),
+                train_loss, m.sampled, m.reported, m.dropped, m.stragglers,
+                static_cast<double>(m.bytes_up) / 1048576.0, static_cast<double>(m.bytes_down) / 1048576.0,
+                m.round_seconds, m.succeeded ? "" : "  (failed)");
+    std::fflush(stdout);
+    bar_.update(index + 1, accuracy < 0 ? std::string() : "acc " + std::to_string(accuracy).substr(0, 6));
+    if (csv_)
+      csv_->write_row({static_cast<std::uint64_t>(index + 1), accuracy, loss, train_loss,
+                       static_cast<std::uint64_t>(m.sampled), static_cast<std::uint64_t>(m.reported),
+                       static_cast<std::uint64_t>(m.dropped), static_cast<std::uint64_t>(m.stragglers),
+                       static_cast<std::uint64_t>(m.bytes_up), static_cast<std::uint64_t>(m.bytes_down),
+                       m.round_seconds, m.simulated_seconds, m.mean_staleness});
+  }
+
+  void finish(const fedpp::flat_model<float>& model) {
+    bar_.finish();
+    std::printf(
+        "federated: test accuracy %.4f after %zu rounds, %.1f MiB up, %.1f MiB down, %.0f example passes\n",
+        final_accuracy_, o_.rounds, static_cast<double>(bytes_up_) / 1048576.0,
+        static_cast<double>(bytes_down_) / 1048576.0, examples_);
+    if (o_.central && examples_ > 0) {
+      auto params = job_.model.make_parameters(o_.seed);
+      sim::train_central(job_.model, params.span(), job_.data.train, static_cast<std::size_t>(examples_),
+                         o_.batch_size, o_.learning_rate, o_.seed);
+      const auto e = sim::evaluate(job_.model, params.span(), job_.data.test);
+      std::printf("central:   test accuracy %.4f (same model, same %.0f example passes, one machine)\n",
+                  e.accuracy, examples_);
+    }
+    if (!o_.save_model.empty()) {
+      std::ofstream out(o_.save_model, std::ios::binary);
+      out.write(reinterpret_cast<const char*>(model.data()),
+                static_cast<std::streamsize>(model.size() * sizeof(float)));
+      if (!out) throw std::runtime_error("cannot write " + o_.save_model);
+    }
+  }
+
+private:
+  const options& o_;
+  const setup<Model>& job_;
+  sim::progress_bar bar_;
+  std::unique_ptr<sim::csv_writer> csv_;
+  std::uint64_t bytes_up_ = 0, bytes_down_ = 0;
+  double examples_ = 0;
+  double final_accuracy_ = 0;
+};
+
+/// The synchronous server loop over the server's endpoint of any transport.
+template <class Model, class Availability, class Transport>
+fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Transport& endpoint,
+                                  Availability availability) {
+  using sampler = fedpp::over_selection<fedpp::uniform_sampler>;
+  fedpp::server_options so;
+  so.client_config = client_config(o);
+  so.seed = o.seed;
+  so.min_reports = o.min_reports;
+  if (o.deadline_s > 0) so.deadline = std::chrono::nanoseconds(static_cast<std::int64_t>(o.deadline_s * 1e9));
+  fedpp::server<float, sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>, Availability> server(
+      job.model.make_parameters(o.seed),
+      sampler(fedpp::uniform_sampler(o.clients, o.clients_per_round), o.over_selection), {}, so,
+      std::move(availability));
+  reporter<Model> report(o, job);
+  for (std::size_t r = 0; r < o.rounds; ++r) report.on_round(r, server.run_round(endpoint), server.model());
+  report.finish(server.model());
+  return server.model();
+}
+
+/// The asynchronous server loop (FedAsync or FedBuff).
+template <class Model, class Availability, class Transport>
+fedpp::flat_model<float> run_async(const options& o, const setup<Model>& job, Transport& endpoint,
+                                   Availability availability) {
+  fedpp::async_options ao;
+  ao.concurrency = o.concurrency;
+  ao.client_config = client_config(o);
+  ao.seed = o.seed;
+  reporter<Model> report(o, job);
+  std::size_t index = 0;
+  auto on_step = [&](const fedpp::round_metrics& m, const fedpp::flat_model<float>& model) {
+    report.on_round(index++, m, model);
+  };
+  auto initial = job.model.make_parameters(o.seed);
+  const std::size_t size = initial.size();
+  if (o.algorithm == "fedasync") {
+    using policy = fedpp::fedasync<float, fedpp::polynomial_staleness>;
+    fedpp::async_server<float, policy, Availability> server(
+        std::move(initial), job.clients, policy(size, o.mixing, fedpp::polynomial_staleness(0.5)), ao,
+        std::move(availability));
+    server.run(endpoint, o.rounds, on_step);
+    report.finish(server.model());
+    return server.model();
+  }
+  fedpp::async_server<float, fedpp::fedbuff<float>, Availability> server(
+      std::move(initial), job.clients, fedpp::fedbuff<float>(size, o.buffer, 1.0), ao,
+      std::move(availability));
+  server.run(endpoint, o.rounds, on_step);
+  report.finish(server.model());
+  return server.model();
+}
+
+/// Runs the server side with wall-clock or simulated availability, as the flags say.
+template <class Model, class Transport>
+void run_server(const options& o, const setup<Model>& job, Transport& endpoint) {
+  const bool async = o.algorithm == "fedasync" || o.algorithm == "fedbuff";
+  if (o.deadline_s > 0) {
+    std::vector<std::size_t> sizes;
+    for (const auto& p : job.parts) sizes.push_back(p.size());
+    sim::device_availability availability(sim::device_model(sim::device_model::default_classes(), o.seed),
+                                          sizes, job.model.layout().total_size() * sizeof(float));
+    if (async)
+      run_async(o, job, endpoint, availability);
+    else
+      run_sync(o, job, endpoint, availability);
+  } else if (async) {
+    run_async(o, job, endpoint, fedpp::wall_clock_availability{});
+  } else {
+    run_sync(o, job, endpoint, fedpp::wall_clock_availability{});
+  }
+}
+
+/// Calls `body.template operator()<Model>()` for the model the flags name.
+template <class Body>
+int with_model(const options& o, Body&& body) {
+  if (o.model == "mlp") return body(sim::mlp<float>());
+  if (o.model == "softmax") return body(sim::softmax_regression<float>());
+  throw std::invalid_argument("--model: unknown model '" + o.model + "'");
+}
+
+} // namespace fmnist_job
