@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -84,6 +85,28 @@ void BM_weighted_sum_f32_to_f64(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * k * d * sizeof(float)));
 }
 BENCHMARK(BM_weighted_sum_f32_to_f64)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// weighted_sum_checked<double, float>, K = 32, D = 4M, double-buffered (out != base, swapped
+// each call) as an aggregator keeping the strong guarantee would run it: NaN/Inf check and
+// accumulation in one read of the inputs. Bytes = K·D·4 input bytes.
+void BM_weighted_sum_checked_f32_to_f64(benchmark::State& state) {
+  constexpr std::size_t k = 32, d = std::size_t{4} << 20;
+  std::vector<detail::aligned_buffer<float>> data;
+  for (std::size_t j = 0; j < k; ++j) data.push_back(random_buffer<float>(d, 300 + j));
+  std::vector<std::span<const float>> inputs;
+  for (const auto& b : data) inputs.push_back(b.span());
+  std::vector<double> weights(k, 3.0);
+  detail::aligned_buffer<double> a(d), b(d);
+  for (auto _ : state) {
+    const auto bad = kernels::weighted_sum_checked<double, float>(b.span(), a.span(), inputs, weights);
+    benchmark::DoNotOptimize(bad);
+    std::swap(a, b);
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(kernels::to_string(kernels::active_isa()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * k * d * sizeof(float)));
+}
+BENCHMARK(BM_weighted_sum_checked_f32_to_f64)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // scaled_accumulate<double, float>: reads x (4 B) and acc (8 B), writes acc (8 B) per element.
 void BM_scaled_accumulate_f32_to_f64(benchmark::State& state) {

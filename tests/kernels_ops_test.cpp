@@ -177,6 +177,89 @@ TEST(KernelsWeightedSum, PathsAgreeWithEachOther) {
   }
 }
 
+template <class Acc, class T>
+void check_weighted_sum_checked() {
+  std::mt19937_64 rng(4321);
+  for (isa path : kernels::available_isas())
+    for (std::size_t k : {0u, 1u, 3u, 8u, 33u})
+      for (std::size_t n : {0u, 1u, 7u, 511u, 513u, 2049u, 9000u}) {
+        std::vector<test_array<T>> xs;
+        std::vector<std::span<const T>> inputs;
+        std::vector<Acc> weights;
+        for (std::size_t j = 0; j < k; ++j) {
+          xs.emplace_back(n, j % 3, rng);
+          weights.push_back(static_cast<Acc>(1.0 + static_cast<double>(j)));
+        }
+        for (auto& x : xs) inputs.push_back(x.cspan());
+        test_array<Acc> base(n, 1, rng);
+        std::vector<double> ref(n);
+        double magnitude = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          double s = static_cast<double>(base.cspan()[i]), m = std::abs(s);
+          for (std::size_t j = 0; j < k; ++j) {
+            s += static_cast<double>(weights[j]) * static_cast<double>(inputs[j][i]);
+            m += std::abs(static_cast<double>(weights[j]) * static_cast<double>(inputs[j][i]));
+          }
+          ref[i] = s;
+          magnitude = std::max(magnitude, m);
+        }
+        const std::vector<Acc> base_copy(base.cspan().begin(), base.cspan().end());
+        // Into a distinct buffer: base untouched.
+        std::vector<Acc> out(n, std::numeric_limits<Acc>::quiet_NaN());
+        const auto none1 = kernels::weighted_sum_checked_on<Acc, T>(path, out, base.cspan(), inputs, weights);
+        ASSERT_FALSE(none1.has_value());
+        for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(out[i], ref[i], tolerance<Acc>(magnitude)) << i;
+        ASSERT_TRUE(std::equal(base_copy.begin(), base_copy.end(), base.cspan().begin()));
+        // In place.
+        const auto none2 =
+            kernels::weighted_sum_checked_on<Acc, T>(path, base.span(), base.cspan(), inputs, weights);
+        ASSERT_FALSE(none2.has_value());
+        for (std::size_t i = 0; i < n; ++i)
+          ASSERT_NEAR(base.cspan()[i], ref[i], tolerance<Acc>(magnitude)) << i;
+        if (k == 0 || n == 0) continue;
+        // A NaN/Inf anywhere is reported at its exact (input, index), the first in that order,
+        // and a distinct base stays untouched.
+        std::copy(base_copy.begin(), base_copy.end(), base.span().begin());
+        for (std::size_t j : {std::size_t{0}, k / 2, k - 1})
+          for (std::size_t i : {std::size_t{0}, n / 2, n - 1}) {
+            T& slot = xs[j].span()[i];
+            const T saved = slot;
+            slot = (i % 2) ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::quiet_NaN();
+            T* later = (j + 1 < k) ? &xs[j + 1].span()[0] : nullptr; // a second, later bad value
+            const T saved_later = later ? *later : T(0);
+            if (later) *later = -std::numeric_limits<T>::infinity();
+            const auto hit =
+                kernels::weighted_sum_checked_on<Acc, T>(path, out, base.cspan(), inputs, weights);
+            ASSERT_TRUE(hit.has_value()) << "j=" << j << " i=" << i;
+            EXPECT_EQ(*hit, (kernels::non_finite_element{j, i})) << kernels::to_string(path) << " n=" << n;
+            ASSERT_TRUE(std::equal(base_copy.begin(), base_copy.end(), base.cspan().begin()));
+            // In place: same report; a bad element in the first block means nothing was folded.
+            std::vector<Acc> inplace(base_copy);
+            const auto hit2 = kernels::weighted_sum_checked_on<Acc, T>(
+                path, std::span<Acc>(inplace), std::span<const Acc>(inplace), inputs, weights);
+            ASSERT_TRUE(hit2.has_value());
+            EXPECT_EQ(*hit2, (kernels::non_finite_element{j, i}));
+            if (i < kernels::checked_block_elements<T>(k)) {
+              EXPECT_EQ(inplace, base_copy);
+            }
+            if (later) *later = saved_later;
+            slot = saved;
+          }
+      }
+}
+
+TEST(KernelsWeightedSumChecked, FloatIntoDouble) { check_weighted_sum_checked<double, float>(); }
+TEST(KernelsWeightedSumChecked, FloatIntoFloat) { check_weighted_sum_checked<float, float>(); }
+TEST(KernelsWeightedSumChecked, DoubleIntoDouble) { check_weighted_sum_checked<double, double>(); }
+
+TEST(KernelsWeightedSumChecked, BlockLengthFitsTheCacheBudget) {
+  EXPECT_EQ(kernels::checked_block_elements<float>(32), 32768u);
+  EXPECT_EQ(kernels::checked_block_elements<float>(1),
+            kernels::checked_weighted_sum_tuning::max_block_elements);
+  EXPECT_EQ(kernels::checked_block_elements<double>(100000), 512u);
+  EXPECT_EQ(kernels::checked_block_elements<float>(0) % 64, 0u);
+}
+
 template <class T>
 void check_reductions() {
   std::mt19937_64 rng(77);

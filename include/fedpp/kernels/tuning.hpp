@@ -22,6 +22,17 @@ struct weighted_sum_tuning {
   static constexpr std::size_t prefetch_elements = 256;
 };
 
+/// Blocking of weighted_sum_checked in place: a block of every input is checked for NaN/Inf and
+/// then folded while it is still in cache (L3), so the K blocks together must fit there; long
+/// blocks matter because short per-input bursts starve the hardware prefetchers.
+struct checked_weighted_sum_tuning {
+  /// Bytes of input (all K inputs together) per block.
+  static constexpr std::size_t cache_budget_bytes = std::size_t{4} << 20;
+  /// Bounds of the block length in elements (multiples of 64, so of every vector width).
+  static constexpr std::size_t min_block_elements = 512;
+  static constexpr std::size_t max_block_elements = 65536;
+};
+
 /// Chunking of the parallel kernels: chunks are whole multiples of this many elements so that
 /// every element is computed by the same code path as in the serial call (bitwise-equal results).
 struct parallel_tuning {

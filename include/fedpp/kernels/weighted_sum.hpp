@@ -26,64 +26,79 @@ namespace fedpp::kernels {
 
 namespace detail {
 
-/// One pass over out[b0, b1) folding G inputs (compile-time-architecture path).
-template <std::size_t G, class Acc, class T>
-inline void fold_group_compiled(Acc* out, const std::span<const T>* x, const Acc* w, std::size_t b0,
-                                std::size_t b1, bool first) noexcept {
+/// One pass over [b0, b1) folding G inputs (compile-time-architecture path):
+/// out[i] = (src ? src[i] : 0) + Σ_g w[g] x[g][i]. With Check, also tells whether every input
+/// element read was finite: x·0 is NaN exactly when x is Inf or NaN, so one extra multiply-add
+/// per vector into `z` (which stays 0 otherwise) checks the data already in registers.
+template <std::size_t G, bool Check, class Acc, class T>
+inline bool fold_group_compiled(Acc* out, const Acc* src, const T* const* x, const Acc* w, std::size_t b0,
+                                std::size_t b1) noexcept {
   constexpr std::size_t lanes = simd::width<Acc>;
   constexpr std::uintptr_t ahead = weighted_sum_tuning::prefetch_elements * sizeof(T);
   simd::batch<Acc> wv[G];
-  const T* p[G];
-  for (std::size_t g = 0; g < G; ++g) {
-    wv[g] = simd::broadcast(w[g]);
-    p[g] = x[g].data();
-  }
+  for (std::size_t g = 0; g < G; ++g) wv[g] = simd::broadcast(w[g]);
+  const auto zero = simd::broadcast(Acc(0));
+  auto z = zero;
   std::size_t i = b0;
   for (; i + lanes <= b1; i += lanes) {
-    auto s = first ? simd::broadcast(Acc(0)) : simd::load_as<Acc>(out + i);
+    auto s = src != nullptr ? simd::load_as<Acc>(src + i) : zero;
 #if defined(__GNUC__)
     // Near the end of an input this hints an address past it: prefetches never fault.
     if constexpr (ahead != 0)
       for (std::size_t g = 0; g < G; ++g)
-        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p[g] + i) + ahead));
+        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(x[g] + i) + ahead));
 #endif
-    for (std::size_t g = 0; g < G; ++g) s = simd::fma(wv[g], simd::load_as<Acc>(p[g] + i), s);
+    for (std::size_t g = 0; g < G; ++g) {
+      const auto v = simd::load_as<Acc>(x[g] + i);
+      if constexpr (Check) z = simd::fma(v, zero, z);
+      s = simd::fma(wv[g], v, s);
+    }
     simd::store(out + i, s);
   }
+  Acc zt = Acc(0);
   for (; i < b1; ++i) {
-    Acc s = first ? Acc(0) : out[i];
-    for (std::size_t g = 0; g < G; ++g) s = w[g] * static_cast<Acc>(p[g][i]) + s;
+    Acc s = src != nullptr ? src[i] : Acc(0);
+    for (std::size_t g = 0; g < G; ++g) {
+      const Acc v = static_cast<Acc>(x[g][i]);
+      if constexpr (Check) zt += v * Acc(0);
+      s = w[g] * v + s;
+    }
     out[i] = s;
   }
+  if constexpr (Check) {
+    const Acc total = simd::reduce_add(z) + zt; // NaN iff some lane or the tail saw Inf/NaN
+    return total == total;
+  }
+  return true;
 }
 
-template <class Acc, class T>
-void weighted_sum_compiled(std::span<Acc> out, std::span<const std::span<const T>> inputs,
-                           std::span<const Acc> weights, bool overwrite) noexcept {
+/// out = (base ? base : 0) + Σ_k w[k] x[k], blocked; `base` may equal `out`. With Check, stops
+/// and returns false at the first block group that read a non-finite input element.
+template <bool Check, class Acc, class T>
+bool weighted_sum_compiled(Acc* out, const Acc* base, const T* const* x, const Acc* w, std::size_t num_inputs,
+                           std::size_t n) noexcept {
   constexpr std::size_t block = weighted_sum_tuning::block_elements;
   constexpr std::size_t group = weighted_sum_tuning::group;
-  const std::size_t n = out.size();
-  const std::size_t num_inputs = inputs.size();
   if (num_inputs == 0) {
-    if (overwrite)
-      for (auto& o : out) o = Acc(0);
-    return;
+    for (std::size_t i = 0; i < n; ++i) out[i] = base != nullptr ? base[i] : Acc(0);
+    return true;
   }
-  const auto* x = inputs.data();
-  const Acc* w = weights.data();
   for (std::size_t b0 = 0; b0 < n; b0 += block) {
     const std::size_t b1 = n - b0 < block ? n : b0 + block;
-    bool first = overwrite;
+    const Acc* src = base; // the first group starts from base, the others from out
+    bool ok = true;
     std::size_t k = 0;
-    for (; k + group <= num_inputs; k += group, first = false)
-      fold_group_compiled<group>(out.data(), x + k, w + k, b0, b1, first);
-    for (; k + 4 <= num_inputs; k += 4, first = false)
-      fold_group_compiled<4>(out.data(), x + k, w + k, b0, b1, first);
-    for (; k + 2 <= num_inputs; k += 2, first = false)
-      fold_group_compiled<2>(out.data(), x + k, w + k, b0, b1, first);
-    for (; k < num_inputs; ++k, first = false)
-      fold_group_compiled<1>(out.data(), x + k, w + k, b0, b1, first);
+    for (; k + group <= num_inputs; k += group, src = out)
+      ok = fold_group_compiled<group, Check>(out, src, x + k, w + k, b0, b1) && ok;
+    for (; k + 4 <= num_inputs; k += 4, src = out)
+      ok = fold_group_compiled<4, Check>(out, src, x + k, w + k, b0, b1) && ok;
+    for (; k + 2 <= num_inputs; k += 2, src = out)
+      ok = fold_group_compiled<2, Check>(out, src, x + k, w + k, b0, b1) && ok;
+    for (; k < num_inputs; ++k, src = out)
+      ok = fold_group_compiled<1, Check>(out, src, x + k, w + k, b0, b1) && ok;
+    if (!ok) return false;
   }
+  return true;
 }
 
 /// Input pointers for the x86 kernels: a small stack array, a vector beyond it.
@@ -105,6 +120,25 @@ private:
 
 } // namespace detail
 
+namespace detail {
+
+/// out = (base ? base : 0) + Σ_k weights[k] inputs[k] on `path`; see weighted_sum_compiled.
+template <bool Check, class Acc, class T>
+bool run_weighted_sum(isa path, Acc* out, const Acc* base, std::span<const std::span<const T>> inputs,
+                      const Acc* weights, std::size_t n) {
+  pointer_list<T> pointers(inputs);
+#if FEDPP_RUNTIME_DISPATCH
+  if (path == isa::avx512)
+    return x86_avx512::weighted_sum<Check>(out, base, pointers.data(), weights, inputs.size(), n);
+  if (path == isa::avx2)
+    return x86_avx2::weighted_sum<Check>(out, base, pointers.data(), weights, inputs.size(), n);
+#endif
+  (void)path;
+  return weighted_sum_compiled<Check>(out, base, pointers.data(), weights, inputs.size(), n);
+}
+
+} // namespace detail
+
 /// out[i] (+)= Σ_k weights[k] * inputs[k][i] on an explicit code path (which must be available).
 /// Every input has out.size() elements; inputs.size() == weights.size(). With
 /// write_mode::overwrite, out's previous contents are ignored.
@@ -117,21 +151,8 @@ void weighted_sum_on(isa path, std::span<Acc> out, std::span<const std::span<con
 #ifndef NDEBUG
   for (const auto& in : inputs) FEDPP_ASSERT(in.size() == out.size());
 #endif
-  const bool overwrite = mode == write_mode::overwrite;
-#if FEDPP_RUNTIME_DISPATCH
-  if (path == isa::avx512 || path == isa::avx2) {
-    detail::pointer_list<T> pointers(inputs);
-    if (path == isa::avx512)
-      detail::x86_avx512::weighted_sum(out.data(), pointers.data(), weights.data(), inputs.size(), out.size(),
-                                       overwrite);
-    else
-      detail::x86_avx2::weighted_sum(out.data(), pointers.data(), weights.data(), inputs.size(), out.size(),
-                                     overwrite);
-    return;
-  }
-#endif
-  (void)path;
-  detail::weighted_sum_compiled<Acc, T>(out, inputs, weights, overwrite);
+  const Acc* base = mode == write_mode::overwrite ? nullptr : out.data();
+  detail::run_weighted_sum<false, Acc, T>(path, out.data(), base, inputs, weights.data(), out.size());
 }
 
 /// out[i] (+)= Σ_k weights[k] * inputs[k][i] on the best path for this CPU (active_isa()).

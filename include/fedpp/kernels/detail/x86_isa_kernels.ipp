@@ -62,58 +62,77 @@ __attribute__((target(FEDPP_X86_TARGET))) void scaled_accumulate(Acc* acc, Acc a
   for (; i < n; ++i) acc[i] = alpha * static_cast<Acc>(x[i]) + acc[i];
 }
 
-/// One pass over out[b0, b1) folding G inputs: out[i] = (first ? 0 : out[i]) + Σ_g w[g] x[g][i].
-template <std::size_t G, class Acc, class T>
-__attribute__((target(FEDPP_X86_TARGET), always_inline)) inline void
-fold_group(Acc* out, const T* const* x, const Acc* w, std::size_t b0, std::size_t b1, bool first) noexcept {
+/// One pass over [b0, b1) folding G inputs: out[i] = (src ? src[i] : 0) + Σ_g w[g] x[g][i];
+/// with Check, returns false when an input element read was Inf or NaN (x·0 is NaN exactly then).
+template <std::size_t G, bool Check, class Acc, class T>
+__attribute__((target(FEDPP_X86_TARGET), always_inline)) inline bool
+fold_group(Acc* out, const Acc* src, const T* const* x, const Acc* w, std::size_t b0,
+           std::size_t b1) noexcept {
   using vacc = typename vtypes<Acc, T>::acc;
   constexpr std::size_t lanes = sizeof(vacc) / sizeof(Acc);
   constexpr std::uintptr_t ahead = weighted_sum_tuning::prefetch_elements * sizeof(T);
   vacc wv[G];
-  const T* p[G];
-  for (std::size_t g = 0; g < G; ++g) {
-    wv[g] = vacc{} + w[g];
-    p[g] = x[g];
-  }
+  for (std::size_t g = 0; g < G; ++g) wv[g] = vacc{} + w[g];
+  const vacc zero = vacc{};
+  vacc z = zero;
   std::size_t i = b0;
   for (; i + lanes <= b1; i += lanes) {
-    vacc s = vacc{};
-    if (!first) __builtin_memcpy(&s, out + i, sizeof s);
+    vacc s = zero;
+    if (src != nullptr) __builtin_memcpy(&s, src + i, sizeof s);
     if constexpr (ahead != 0) // prefetches never fault, even past the end
       for (std::size_t g = 0; g < G; ++g)
-        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p[g] + i) + ahead));
-    for (std::size_t g = 0; g < G; ++g) s = wv[g] * load_as<Acc, T>(p[g] + i) + s;
+        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(x[g] + i) + ahead));
+    for (std::size_t g = 0; g < G; ++g) {
+      const vacc v = load_as<Acc, T>(x[g] + i);
+      if constexpr (Check) z = v * zero + z;
+      s = wv[g] * v + s;
+    }
     __builtin_memcpy(out + i, &s, sizeof s);
   }
+  Acc zt = Acc(0);
   for (; i < b1; ++i) {
-    Acc s = first ? Acc(0) : out[i];
-    for (std::size_t g = 0; g < G; ++g) s = w[g] * static_cast<Acc>(p[g][i]) + s;
+    Acc s = src != nullptr ? src[i] : Acc(0);
+    for (std::size_t g = 0; g < G; ++g) {
+      const Acc v = static_cast<Acc>(x[g][i]);
+      if constexpr (Check) zt += v * Acc(0);
+      s = w[g] * v + s;
+    }
     out[i] = s;
   }
+  if constexpr (Check) {
+    for (std::size_t l = 0; l < lanes; ++l) zt += z[l]; // NaN iff some lane saw Inf/NaN
+    return zt == zt;
+  }
+  return true;
 }
 
-/// out[i] (+)= Σ_k w[k] x[k][i] for i < n, blocked (see weighted_sum_tuning).
-template <class Acc, class T>
-__attribute__((target(FEDPP_X86_TARGET))) void weighted_sum(Acc* out, const T* const* x, const Acc* w,
-                                                            std::size_t num_inputs, std::size_t n,
-                                                            bool overwrite) noexcept {
+/// out = (base ? base : 0) + Σ_k w[k] x[k] for n elements, blocked (see weighted_sum_tuning);
+/// `base` may equal `out`. With Check, returns false after the first block that read Inf/NaN.
+template <bool Check, class Acc, class T>
+__attribute__((target(FEDPP_X86_TARGET))) bool weighted_sum(Acc* out, const Acc* base, const T* const* x,
+                                                            const Acc* w, std::size_t num_inputs,
+                                                            std::size_t n) noexcept {
   constexpr std::size_t block = weighted_sum_tuning::block_elements;
   constexpr std::size_t group = weighted_sum_tuning::group;
   if (num_inputs == 0) {
-    if (overwrite)
-      for (std::size_t i = 0; i < n; ++i) out[i] = Acc(0);
-    return;
+    for (std::size_t i = 0; i < n; ++i) out[i] = base != nullptr ? base[i] : Acc(0);
+    return true;
   }
   for (std::size_t b0 = 0; b0 < n; b0 += block) {
     const std::size_t b1 = n - b0 < block ? n : b0 + block;
-    bool first = overwrite;
+    const Acc* src = base;
+    bool ok = true;
     std::size_t k = 0;
-    for (; k + group <= num_inputs; k += group, first = false)
-      fold_group<group>(out, x + k, w + k, b0, b1, first);
-    for (; k + 4 <= num_inputs; k += 4, first = false) fold_group<4>(out, x + k, w + k, b0, b1, first);
-    for (; k + 2 <= num_inputs; k += 2, first = false) fold_group<2>(out, x + k, w + k, b0, b1, first);
-    for (; k < num_inputs; ++k, first = false) fold_group<1>(out, x + k, w + k, b0, b1, first);
+    for (; k + group <= num_inputs; k += group, src = out)
+      ok = fold_group<group, Check>(out, src, x + k, w + k, b0, b1) && ok;
+    for (; k + 4 <= num_inputs; k += 4, src = out)
+      ok = fold_group<4, Check>(out, src, x + k, w + k, b0, b1) && ok;
+    for (; k + 2 <= num_inputs; k += 2, src = out)
+      ok = fold_group<2, Check>(out, src, x + k, w + k, b0, b1) && ok;
+    for (; k < num_inputs; ++k, src = out) ok = fold_group<1, Check>(out, src, x + k, w + k, b0, b1) && ok;
+    if (!ok) return false;
   }
+  return true;
 }
 
 } // namespace FEDPP_X86_NS
