@@ -36,6 +36,9 @@ inline bool fold_group_compiled(Acc* out, const Acc* src, const T* const* x, con
   constexpr std::size_t lanes = simd::width<Acc>;
   constexpr std::uintptr_t ahead = weighted_sum_tuning::prefetch_elements * sizeof(T);
   simd::batch<Acc> wv[G];
+#if defined(__GNUC__)
+#pragma GCC unroll 16
+#endif
   for (std::size_t g = 0; g < G; ++g) wv[g] = simd::broadcast(w[g]);
   const auto zero = simd::broadcast(Acc(0));
   auto z = zero;
@@ -47,6 +50,9 @@ inline bool fold_group_compiled(Acc* out, const Acc* src, const T* const* x, con
     if constexpr (ahead != 0)
       for (std::size_t g = 0; g < G; ++g)
         __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(x[g] + i) + ahead));
+#endif
+#if defined(__GNUC__)
+#pragma GCC unroll 16 // -O2 would keep the G-loop (and wv[] on the stack) otherwise
 #endif
     for (std::size_t g = 0; g < G; ++g) {
       const auto v = simd::load_as<Acc>(x[g] + i);

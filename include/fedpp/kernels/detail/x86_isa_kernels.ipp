@@ -72,6 +72,7 @@ fold_group(Acc* out, const Acc* src, const T* const* x, const Acc* w, std::size_
   constexpr std::size_t lanes = sizeof(vacc) / sizeof(Acc);
   constexpr std::uintptr_t ahead = weighted_sum_tuning::prefetch_elements * sizeof(T);
   vacc wv[G];
+#pragma GCC unroll 16
   for (std::size_t g = 0; g < G; ++g) wv[g] = vacc{} + w[g];
   const vacc zero = vacc{};
   vacc z = zero;
@@ -80,8 +81,10 @@ fold_group(Acc* out, const Acc* src, const T* const* x, const Acc* w, std::size_
     vacc s = zero;
     if (src != nullptr) __builtin_memcpy(&s, src + i, sizeof s);
     if constexpr (ahead != 0) // prefetches never fault, even past the end
+#pragma GCC unroll 16
       for (std::size_t g = 0; g < G; ++g)
         __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(x[g] + i) + ahead));
+#pragma GCC unroll 16 // -O2 would keep the G-loop (and wv[] on the stack) otherwise
     for (std::size_t g = 0; g < G; ++g) {
       const vacc v = load_as<Acc, T>(x[g] + i);
       if constexpr (Check) z = v * zero + z;
