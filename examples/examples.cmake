@@ -2,4 +2,24 @@
 if(FEDPP_BUILD_TESTS)
   add_test(NAME example_01_fedavg_in_process COMMAND 01_fedavg_in_process)
   set_tests_properties(example_01_fedavg_in_process PROPERTIES LABELS example PASS_REGULAR_EXPRESSION "final bias")
+  # A short real Fashion-MNIST run (softmax regression, 20 rounds) must beat a clear accuracy floor.
+  if(TARGET 02_fashion_mnist)
+    add_test(NAME example_02_fashion_mnist_short
+             COMMAND 02_fashion_mnist --model softmax --rounds 20 --clients 50 --clients-per-round 10 --eval-every 20
+                     --no-central --require-accuracy 0.70)
+    set_tests_properties(example_02_fashion_mnist_short PROPERTIES LABELS example TIMEOUT 600)
+    # Simulated devices with a deadline, over-selection and the asynchronous algorithms, briefly.
+    add_test(NAME example_02_fashion_mnist_deadline
+             COMMAND 02_fashion_mnist --model softmax --rounds 5 --clients 30 --clients-per-round 5 --over-selection 0.4
+                     --deadline 4 --eval-every 5 --no-central)
+    add_test(NAME example_02_fashion_mnist_fedbuff
+             COMMAND 02_fashion_mnist --model softmax --algorithm fedbuff --rounds 5 --buffer 4 --concurrency 6
+                     --clients 30 --eval-every 5 --no-central)
+    add_test(NAME example_02_fashion_mnist_fedasync_simulated
+             COMMAND 02_fashion_mnist --model softmax --algorithm fedasync --rounds 10 --concurrency 5 --clients 30
+                     --deadline 100 --eval-every 10 --no-central)
+    set_tests_properties(example_02_fashion_mnist_deadline example_02_fashion_mnist_fedbuff
+                         example_02_fashion_mnist_fedasync_simulated PROPERTIES LABELS example TIMEOUT 300
+                         PASS_REGULAR_EXPRESSION "federated: test accuracy")
+  endif()
 endif()

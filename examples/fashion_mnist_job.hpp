@@ -33,10 +33,11 @@ struct options {
   std::size_t shards_per_client = 2;   // pathological shards
   std::size_t clients = 100;
   std::size_t clients_per_round = 10;
-  std::size_t rounds = 100; // synchronous rounds, or server steps when asynchronous
-  std::uint32_t local_epochs = 2;
+  std::size_t rounds = 300; // synchronous rounds, or server steps when asynchronous
+  std::uint32_t local_epochs = 1;
   std::uint32_t batch_size = 32;
-  double learning_rate = 0.05;
+  double learning_rate = 0.1;
+  double lr_decay = 0.995;   // client learning rate × decay^round (synchronous)
   double mu = 0.01;          // FedProx
   double over_selection = 0; // ε: sample ⌈m(1+ε)⌉, keep the first m
   double deadline_s = 0;     // > 0: simulate device speeds/dropouts, drop clients later than this
@@ -51,6 +52,7 @@ struct options {
   std::string csv;
   std::string data_dir;
   std::string save_model;
+  double require_accuracy = 0; // exit status 3 when the final test accuracy is below this
 };
 
 inline void usage(const char* program) {
@@ -64,7 +66,8 @@ inline void usage(const char* program) {
               "  --clients N      virtual clients (100)\n"
               "  --clients-per-round M                         (10)\n"
               "  --rounds R       rounds (server steps when asynchronous) (100)\n"
-              "  --local-epochs E (2)   --batch-size B (32)   --lr LR (0.05)   --mu MU FedProx (0.01)\n"
+              "  --local-epochs E (2)   --batch-size B (32)   --lr LR (0.05)   --lr-decay D per round (1)   "
+              "--mu MU FedProx (0.01)\n"
               "  --over-selection EPS   sample ceil(M(1+EPS)), keep the first M (0)\n"
               "  --deadline S     simulate device speeds and dropouts; reports later than S seconds are "
               "dropped (0: off)\n"
@@ -75,7 +78,8 @@ inline void usage(const char* program) {
               "  --no-central     skip the centrally trained comparison\n"
               "  --csv FILE       per-round metrics (plot with scripts/plot_metrics.sh FILE)\n"
               "  --data-dir DIR   Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist)\n"
-              "  --save-model F   write the final model (raw little-endian float32)\n",
+              "  --save-model F   write the final model (raw little-endian float32)\n"
+              "  --require-accuracy A  exit with status 3 when the final test accuracy is below A\n",
               program);
 }
 
@@ -130,6 +134,7 @@ inline options parse(int argc, char** argv) {
   take("local-epochs", o.local_epochs);
   take("batch-size", o.batch_size);
   take("lr", o.learning_rate);
+  take("lr-decay", o.lr_decay);
   take("mu", o.mu);
   take("over-selection", o.over_selection);
   take("deadline", o.deadline_s);
@@ -143,6 +148,7 @@ inline options parse(int argc, char** argv) {
   take("csv", o.csv);
   take("data-dir", o.data_dir);
   take("save-model", o.save_model);
+  take("require-accuracy", o.require_accuracy);
   if (!values.empty())
     throw std::invalid_argument("unknown flag --" + values.begin()->first + " (see --help)");
   for (const auto* known : {"fedavg", "fedprox", "fedasync", "fedbuff"})
@@ -256,6 +262,9 @@ public:
                        m.round_seconds, m.simulated_seconds, m.mean_staleness});
   }
 
+  /// The test accuracy after the last round.
+  [[nodiscard]] double final_accuracy() const noexcept { return final_accuracy_; }
+
   void finish(const fedpp::flat_model<float>& model) {
     bar_.finish();
     std::printf(
@@ -275,6 +284,11 @@ public:
       out.write(reinterpret_cast<const char*>(model.data()),
                 static_cast<std::streamsize>(model.size() * sizeof(float)));
       if (!out) throw std::runtime_error("cannot write " + o_.save_model);
+    }
+    if (final_accuracy_ < o_.require_accuracy) {
+      std::fprintf(stderr, "test accuracy %.4f is below the required %.4f\n", final_accuracy_,
+                   o_.require_accuracy);
+      std::exit(3);
     }
   }
 
@@ -297,6 +311,7 @@ fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Tra
   so.client_config = client_config(o);
   so.seed = o.seed;
   so.min_reports = o.min_reports;
+  so.client_lr_decay = o.lr_decay;
   if (o.deadline_s > 0) so.deadline = std::chrono::nanoseconds(static_cast<std::int64_t>(o.deadline_s * 1e9));
   fedpp::server<float, sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>, Availability> server(
       job.model.make_parameters(o.seed),

@@ -3,8 +3,8 @@
 // bit-identical.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     const double scale = std::max(1e-3, static_cast<double>(std::fabs(a[i])));
     worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]) / scale);
   }
-  std::printf("%zu of %zu elements bit-identical, worst relative difference %.3g\n", identical, a.size(), worst);
+  std::printf("%zu of %zu elements bit-identical, worst relative difference %.3g\n", identical, a.size(),
+              worst);
   return worst <= 1e-5 ? 0 : 1;
 }

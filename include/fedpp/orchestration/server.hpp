@@ -38,6 +38,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -56,7 +57,8 @@ struct server_options {
   std::size_t min_reports = 1;          ///< fewer accepted reports fail the round cleanly
   std::chrono::nanoseconds deadline{0}; ///< reports must arrive before this; 0 = none
   std::chrono::nanoseconds max_wait{std::chrono::minutes(10)}; ///< wall-clock cap when there is no deadline
-  std::uint64_t seed = 0; ///< seeds client sampling (one stream per round)
+  std::uint64_t seed = 0;       ///< seeds client sampling (one stream per round)
+  double client_lr_decay = 1.0; ///< round r's client learning rate is lr · decay^r (0 < decay ≤ 1)
 };
 
 /// Control-message tags the orchestration uses (wire::encode_control).
@@ -91,6 +93,9 @@ public:
     if (options_.deadline.count() < 0 || options_.max_wait.count() <= 0)
       throw invalid_config("server: deadline must be >= 0 and max_wait > 0");
     if (!make_aggregator_) throw invalid_config("server: the aggregator factory is empty");
+    if (!(options_.client_lr_decay > 0 && options_.client_lr_decay <= 1))
+      throw invalid_config("server: client_lr_decay must be in (0, 1], got " +
+                           std::to_string(options_.client_lr_decay));
   }
 
   /// Per-client round_config overrides by device class.
@@ -238,6 +243,8 @@ private:
   [[nodiscard]] round_config config_for(client_id c, std::uint64_t r) const {
     round_config config = hints_ ? hints_->config_for(c, options_.client_config) : options_.client_config;
     config.round = r;
+    if (options_.client_lr_decay != 1.0)
+      config.learning_rate *= std::pow(options_.client_lr_decay, static_cast<double>(r));
     return config;
   }
 

@@ -3,6 +3,7 @@
 /// memory (or the reverse) without a compile error. Adding a space never changes user code.
 #pragma once
 
+#include <concepts>
 #include <type_traits>
 
 namespace fedpp {
