@@ -274,6 +274,12 @@ void check_reductions() {
         mag += std::abs(a * b);
       }
       // Both are accumulated in double whatever T is: only double rounding differs.
+      for (isa path : kernels::available_isas()) {
+        EXPECT_NEAR(kernels::dot_on(path, x.cspan(), y.cspan()), ref_dot, 1e-13 * (1 + mag))
+            << where(path, n, off);
+        EXPECT_NEAR(kernels::squared_norm_on(path, x.cspan()), ref_sq, 1e-13 * (1 + ref_sq))
+            << where(path, n, off);
+      }
       EXPECT_NEAR(kernels::dot(x.cspan(), y.cspan()), ref_dot, 1e-13 * (1 + mag)) << "n=" << n;
       EXPECT_NEAR(kernels::squared_norm(x.cspan()), ref_sq, 1e-13 * (1 + ref_sq)) << "n=" << n;
     }
@@ -286,7 +292,9 @@ TEST(KernelsReductions, FloatProductsAreFormedInDouble) {
   // 1 + 2^-20 squared needs more than float's 24 bits to keep the 2^-40 term.
   const float v = 1.0f + 0x1p-20f;
   const std::vector<float> x(3, v);
-  EXPECT_EQ(kernels::squared_norm(std::span<const float>(x)), 3.0 * (1.0 + 0x1p-20) * (1.0 + 0x1p-20));
+  for (isa path : kernels::available_isas())
+    EXPECT_EQ(kernels::squared_norm_on(path, std::span<const float>(x)),
+              3.0 * (1.0 + 0x1p-20) * (1.0 + 0x1p-20));
 }
 
 template <class T>

@@ -5,6 +5,8 @@
 
 #include "fedpp/config.hpp"
 #include "fedpp/kernels/detail/host_span.hpp"
+#include "fedpp/kernels/detail/x86_kernels.hpp"
+#include "fedpp/kernels/dispatch.hpp"
 #include "fedpp/kernels/simd.hpp"
 #include "fedpp/tensor/tensor_view.hpp"
 
@@ -19,7 +21,7 @@ namespace detail {
 template <class T>
 concept real_element = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
-/// Σ x[i]·y[i] in double; `Same` skips the second load when x and y are the same array.
+/// Σ x[i]·y[i] in double (compile-time-architecture path).
 template <class T>
 [[nodiscard]] double dot_compiled(const T* x, const T* y, std::size_t n) noexcept {
   constexpr std::size_t lanes = simd::width<double>;
@@ -40,20 +42,39 @@ template <class T>
 
 } // namespace detail
 
-/// Σ x[i]·y[i], accumulated in double. Sizes must match.
+/// Σ x[i]·y[i], accumulated in double, on an explicit code path (which must be available).
 template <class T>
 requires detail::real_element<T>
-[[nodiscard]] double dot(std::span<const T> x, std::span<const T> y) noexcept {
+[[nodiscard]] double dot_on(isa path, std::span<const T> x, std::span<const T> y) noexcept {
   FEDPP_ASSERT(x.size() == y.size());
+  FEDPP_ASSERT(isa_available(path));
+#if FEDPP_RUNTIME_DISPATCH
+  if (path == isa::avx512) return detail::x86_avx512::dot(x.data(), y.data(), x.size());
+  if (path == isa::avx2) return detail::x86_avx2::dot(x.data(), y.data(), x.size());
+#endif
+  (void)path;
   return detail::dot_compiled(x.data(), y.data(), x.size());
 }
 
-/// Σ x[i]², accumulated in double.
+/// Σ x[i]·y[i], accumulated in double, on the best path for this CPU. Sizes must match. Paths
+/// differ only by rounding (their summation orders differ).
 template <class T>
 requires detail::real_element<T>
-[[nodiscard]] double squared_norm(std::span<const T> x) noexcept {
-  return detail::dot_compiled(x.data(), x.data(), x.size());
+[[nodiscard]] double dot(std::span<const T> x, std::span<const T> y) noexcept {
+  return dot_on<T>(active_isa(), x, y);
 }
+
+/// Σ x[i]², accumulated in double, on an explicit code path (which must be available).
+template <class T>
+requires detail::real_element<T>
+[[nodiscard]] double squared_norm_on(isa path, std::span<const T> x) noexcept {
+  return dot_on<T>(path, x, x);
+}
+
+/// Σ x[i]², accumulated in double, on the best path for this CPU.
+template <class T>
+requires detail::real_element<T>
+[[nodiscard]] double squared_norm(std::span<const T> x) noexcept { return dot_on<T>(active_isa(), x, x); }
 
 /// dot over host tensor views (device views do not compile).
 template <class U, class SpaceX, class V, class SpaceY>

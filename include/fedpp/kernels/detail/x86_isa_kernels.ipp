@@ -138,4 +138,24 @@ __attribute__((target(FEDPP_X86_TARGET))) bool weighted_sum(Acc* out, const Acc*
   return true;
 }
 
+/// Σ x[i]·y[i] in double with four independent accumulators.
+template <class T>
+__attribute__((target(FEDPP_X86_TARGET))) double dot(const T* x, const T* y, std::size_t n) noexcept {
+  constexpr std::size_t lanes = sizeof(vdouble) / sizeof(double);
+  vdouble s0 = {}, s1 = {}, s2 = {}, s3 = {};
+  std::size_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    s0 = load_as<double, T>(x + i) * load_as<double, T>(y + i) + s0;
+    s1 = load_as<double, T>(x + i + lanes) * load_as<double, T>(y + i + lanes) + s1;
+    s2 = load_as<double, T>(x + i + 2 * lanes) * load_as<double, T>(y + i + 2 * lanes) + s2;
+    s3 = load_as<double, T>(x + i + 3 * lanes) * load_as<double, T>(y + i + 3 * lanes) + s3;
+  }
+  for (; i + lanes <= n; i += lanes) s0 = load_as<double, T>(x + i) * load_as<double, T>(y + i) + s0;
+  const vdouble s = (s0 + s1) + (s2 + s3);
+  double total = 0;
+  for (std::size_t l = 0; l < lanes; ++l) total += s[l];
+  for (; i < n; ++i) total += static_cast<double>(x[i]) * static_cast<double>(y[i]);
+  return total;
+}
+
 } // namespace FEDPP_X86_NS
