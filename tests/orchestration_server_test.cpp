@@ -299,6 +299,30 @@ TEST(Server, VirtualClientsOnHostThreads) {
   EXPECT_THROW(fed.hub().route(3, 4), fedpp::invalid_config); // 3 already routed to a host
 }
 
+// Client hooks see every upload before it is encoded (clipping, compression and attacks plug in here).
+struct doubling_hooks {
+  std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+  void process_update(client_id, const fedpp::round_config&, std::span<float> delta) const {
+    ++*calls;
+    for (auto& v : delta) v *= 2.F;
+  }
+};
+
+TEST(Server, ClientHooksProcessTheUpload) {
+  recording_trainer trainer;
+  doubling_hooks hooks;
+  std::vector<client_id> clients{0, 1, 2, 3};
+  fedpp::in_process_federation<float, recording_trainer, doubling_hooks> fed(clients, trainer, toy_layout(),
+                                                                             2, hooks);
+  fedpp::server<float, fedpp::uniform_sampler> server(fedpp::flat_model<float>(toy_layout()),
+                                                      fedpp::uniform_sampler(4, 4));
+  ASSERT_TRUE(server.run_round(fed.server_endpoint()).succeeded);
+  EXPECT_EQ(hooks.calls->load(), 4);
+  const auto expected = naive_fedavg(clients, toy_layout().total_size()); // from a zero model: delta = t_k
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR(server.model().span()[i], 2 * expected[i], 1e-4);
+}
+
 TEST(Server, RejectsInconsistentOptions) {
   fedpp::server_options options;
   options.min_reports = 0;

@@ -43,14 +43,26 @@ concept client_host_transport = requires(H& h, transport_clock::time_point deadl
     requires(H& h, client_id c, endpoint_id to, const message& m) { h.send_as(c, to, m); } ||
     requires(H & h, endpoint_id to, const message& m) { h.send(to, m); });
 
+/// The default client hooks: the dense delta goes out as it is.
+struct no_client_hooks {};
+
 /// Serves local training for the clients reachable through one transport endpoint.
-template <element_type T, class Trainer, client_host_transport Transport>
+///
+/// Client-side plug-in points, optional members of `Hooks` (detected with `requires`):
+///
+/// | optional expression                                         | effect                              |
+/// |-------------------------------------------------------------|-------------------------------------|
+/// | `h.process_update(client, config, delta)`                   | in place on the upload (std::span<T>):
+/// clipping, local DP noise, error feedback, simulated attacks | | `h.encode_update(round, client, layout,
+/// delta, n, metrics)` | `message`: the upload's bytes, e.g. a compressed payload; default: dense |
+template <element_type T, class Trainer, client_host_transport Transport, class Hooks = no_client_hooks>
 requires client_trainer<Trainer, T>
 class client_host {
 public:
   /// `layout` is the model's: global models with another layout are refused.
-  client_host(Transport& endpoint, Trainer trainer, model_layout layout)
-      : endpoint_(&endpoint), trainer_(std::move(trainer)), layout_(std::move(layout)) {}
+  client_host(Transport& endpoint, Trainer trainer, model_layout layout, Hooks hooks = Hooks{})
+      : endpoint_(&endpoint), trainer_(std::move(trainer)), layout_(std::move(layout)),
+        hooks_(std::move(hooks)) {}
 
   /// Handles the next message, waiting until `deadline` at most.
   host_event serve_one(transport_clock::time_point deadline) {
@@ -126,6 +138,7 @@ private:
   Transport* endpoint_;
   Trainer trainer_;
   model_layout layout_;
+  Hooks hooks_;
   wire::chunk_reassembler reassembler_;
   std::size_t ignored_ = 0;
 };

@@ -20,14 +20,15 @@ namespace fedpp {
 
 /// Host threads serving virtual clients over an in-process hub; `server_endpoint()` is what a
 /// server's run_round() takes. Destruction tells the hosts to stop and joins them.
-template <element_type T, class Trainer>
+template <element_type T, class Trainer, class ClientHooks = no_client_hooks>
 requires client_trainer<Trainer, T>
 class in_process_federation {
 public:
-  /// `trainer` is copied to every host thread and must be safe to call concurrently for
-  /// different clients. `num_hosts` threads (≥ 1) serve the clients in `clients`.
+  /// `trainer` and `hooks` are copied to every host thread and must be safe to call
+  /// concurrently for different clients. `num_hosts` threads (≥ 1) serve the clients in `clients`.
   in_process_federation(const std::vector<client_id>& clients, const Trainer& trainer,
-                        const model_layout& layout, std::size_t num_hosts)
+                        const model_layout& layout, std::size_t num_hosts,
+                        const ClientHooks& hooks = ClientHooks{})
       : server_(hub_.server()) {
     if (num_hosts == 0) throw invalid_config("in_process_federation: needs at least one host thread");
     if (clients.empty()) throw invalid_config("in_process_federation: needs at least one client");
@@ -38,9 +39,9 @@ public:
       hub_.route(c, hosts_[c % num_hosts]);
     }
     for (std::size_t h = 0; h < num_hosts; ++h)
-      threads_.emplace_back([this, h, trainer, layout] {
+      threads_.emplace_back([this, h, trainer, layout, hooks] {
         auto endpoint = hub_.endpoint(hosts_[h]);
-        client_host<T, Trainer, in_process_endpoint> host(endpoint, trainer, layout);
+        client_host<T, Trainer, in_process_endpoint, ClientHooks> host(endpoint, trainer, layout, hooks);
         host.serve(std::chrono::hours(24));
       });
   }
