@@ -49,12 +49,10 @@ struct no_client_hooks {};
 /// Serves local training for the clients reachable through one transport endpoint.
 ///
 /// Client-side plug-in points, optional members of `Hooks` (detected with `requires`):
-///
-/// | optional expression                                         | effect                              |
-/// |-------------------------------------------------------------|-------------------------------------|
-/// | `h.process_update(client, config, delta)`                   | in place on the upload (std::span<T>):
-/// clipping, local DP noise, error feedback, simulated attacks | | `h.encode_update(round, client, layout,
-/// delta, n, metrics)` | `message`: the upload's bytes, e.g. a compressed payload; default: dense |
+/// - `h.process_update(client, config, delta)`: in place on the upload (`std::span<T>`), e.g.
+///   clipping, local DP noise, error feedback, simulated attacks;
+/// - `h.encode_update(round, client, layout, delta, num_examples, metrics)` → `message`: the
+///   upload's bytes, e.g. a compressed payload (default: the dense wire encoding).
 template <element_type T, class Trainer, client_host_transport Transport, class Hooks = no_client_hooks>
 requires client_trainer<Trainer, T>
 class client_host {
@@ -126,9 +124,22 @@ private:
     } else if (result.kind == update_kind::delta && upload_weights) {
       for (std::size_t i = 0; i < values.size(); ++i) values.span()[i] += global[i];
     }
-    const message reply = wire::encode_client_update<T>(decoded.round(), client, layout_,
-                                                        std::span<const T>(result.model.span()),
-                                                        result.num_examples, result.metrics);
+    const round_config& config = decoded.config();
+    if constexpr (requires { hooks_.process_update(client, config, values.span()); })
+      hooks_.process_update(client, config, values.span());
+    const std::span<const T> upload(values.span());
+    message reply;
+    if constexpr (requires {
+                    {
+                      hooks_.encode_update(decoded.round(), client, layout_, upload, result.num_examples,
+                                           result.metrics)
+                      } -> std::convertible_to<message>;
+                  })
+      reply =
+          hooks_.encode_update(decoded.round(), client, layout_, upload, result.num_examples, result.metrics);
+    else
+      reply = wire::encode_client_update<T>(decoded.round(), client, layout_, upload, result.num_examples,
+                                            result.metrics);
     if constexpr (requires { endpoint_->send_as(client, server_endpoint, reply); })
       endpoint_->send_as(client, server_endpoint, reply);
     else
