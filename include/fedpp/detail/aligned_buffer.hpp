@@ -15,6 +15,12 @@ namespace fedpp::detail {
 /// Cache-line (and AVX-512 vector) alignment of every buffer fedpp allocates.
 inline constexpr std::size_t buffer_alignment = 64;
 
+/// Tag: allocate without zeroing, for a caller that writes every element before reading any.
+struct uninitialized_t {
+  explicit uninitialized_t() = default;
+};
+inline constexpr uninitialized_t uninitialized{};
+
 template <class T>
 class aligned_buffer {
   static_assert(std::is_trivially_copyable_v<T>, "aligned_buffer holds trivially copyable elements");
@@ -24,6 +30,8 @@ public:
   explicit aligned_buffer(std::size_t size) : data_(allocate(size)), size_(size) {
     if (size_ != 0) std::memset(static_cast<void*>(data_.get()), 0, size_ * sizeof(T));
   }
+  /// Skips the zeroing (encoders and receivers that overwrite every byte save one pass).
+  aligned_buffer(std::size_t size, uninitialized_t) : data_(allocate(size)), size_(size) {}
   aligned_buffer(const aligned_buffer& other) : data_(allocate(other.size_)), size_(other.size_) {
     if (size_ != 0) std::memcpy(static_cast<void*>(data_.get()), other.data_.get(), size_ * sizeof(T));
   }

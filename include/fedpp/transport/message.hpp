@@ -37,7 +37,7 @@ public:
 
   /// A message holding a copy of `bytes`.
   [[nodiscard]] static message copy_of(std::span<const std::byte> bytes) {
-    detail::aligned_buffer<std::byte> buffer(bytes.size());
+    detail::aligned_buffer<std::byte> buffer(bytes.size(), detail::uninitialized);
     if (!bytes.empty()) std::memcpy(buffer.data(), bytes.data(), bytes.size());
     return message(std::move(buffer));
   }

@@ -391,8 +391,11 @@ inline std::uint32_t message_checksum(std::span<const std::byte> bytes) noexcept
 inline message build_message(const message_header& h, std::span<const std::byte> sections,
                              const std::byte* payload, std::size_t width) {
   const auto offset = payload_offset(sections.size());
-  fedpp::detail::aligned_buffer<std::byte> buffer(offset + static_cast<std::size_t>(h.payload_bytes));
+  // Every byte is written below: the header and padding are zeroed, the payload is copied.
+  fedpp::detail::aligned_buffer<std::byte> buffer(offset + static_cast<std::size_t>(h.payload_bytes),
+                                                  fedpp::detail::uninitialized);
   std::byte* p = buffer.data();
+  std::memset(p, 0, offset);
   write_header(p, h, sections.size());
   if (!sections.empty()) std::memcpy(p + header_bytes, sections.data(), sections.size());
   copy_little_endian(p + offset, payload, static_cast<std::size_t>(h.payload_bytes) / width, width);
