@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace fedpp {
 
@@ -34,9 +35,10 @@ public:
                              "' has dtype " + to_string(e.type));
   }
 
-  /// Deep copy of a model view's tensors, packed in order.
-  template <memory_space Space>
-  requires Space::host_accessible static flat_model copy_of(const model_view<const T, Space>& view) {
+  /// Deep copy of a model view's tensors (const or not), packed in order.
+  template <class U, memory_space Space>
+  requires(Space::host_accessible&& std::is_same_v<std::remove_const_t<U>, T>) static flat_model
+      copy_of(const model_view<U, Space>& view) {
     flat_model model(view.layout());
     std::size_t offset = 0;
     for (const auto& t : view.tensors()) {
