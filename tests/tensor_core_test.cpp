@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include <array>
 #include <bit>
 #include <cmath>
@@ -464,3 +466,15 @@ TEST(Bfloat16, ErrorIsWithinHalfAnUlp) {
 }
 
 } // namespace
+
+TEST(FlatModel, CopyOfAcceptsMutableAndConstViews) {
+  fedpp::model_layout layout;
+  layout.add("a", {2, 2}).add("b", {3});
+  fedpp::flat_model<float> model(layout);
+  for (std::size_t i = 0; i < model.size(); ++i) model.span()[i] = static_cast<float>(i) + 0.5F;
+  const auto from_mutable = fedpp::flat_model<float>::copy_of(model.view());
+  const auto from_const = fedpp::flat_model<float>::copy_of(std::as_const(model).view());
+  EXPECT_EQ(from_mutable, model);
+  EXPECT_EQ(from_const, model);
+  EXPECT_NE(from_mutable.data(), model.data()); // a deep copy
+}
