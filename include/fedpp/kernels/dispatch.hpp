@@ -38,7 +38,7 @@ enum class isa : std::uint8_t {
 
 namespace detail {
 
-/// Width in bytes of the widest vectors the compiler flags allow (0: no x86 SIMD assumed).
+/// Width in bytes of the widest vectors the compiler flags allow (16 = the x86-64 SSE2 baseline).
 inline constexpr int compiled_vector_bytes =
 #if defined(__AVX512F__)
     64;
