@@ -6,13 +6,15 @@
 /// Σ_k n_k, and divided once at report time. With double accumulators the rounding error after
 /// N float32 inputs is bounded by about N·2⁻⁵³ relative to Σ|n_k x_k| (≈1e-10 for N = 10⁶),
 /// far below float32's own 2⁻²⁴, so a million clients do not drift (tests/aggregation_fedavg_test.cpp
-/// measures it). Memory is one Acc per model element, whatever the number of clients.
+/// measures it). Memory is two Acc per model element (the sum and the buffer the checked fold
+/// writes before it is swapped in), whatever the number of clients.
 #pragma once
 
 #include "fedpp/aggregation/aggregator.hpp"
 #include "fedpp/aggregation/client_update.hpp"
 #include "fedpp/detail/aligned_buffer.hpp"
 #include "fedpp/error.hpp"
+#include "fedpp/kernels/checked_weighted_sum.hpp"
 #include "fedpp/kernels/kernels.hpp"
 #include "fedpp/tensor/flat_model.hpp"
 #include "fedpp/tensor/model_layout.hpp"
@@ -58,10 +60,22 @@ public:
   /// Adds one client's update. Throws rejected_update (state unchanged) for a layout that
   /// differs from the model's, a zero/negative/non-finite weight, or a NaN/Inf value.
   void accumulate(const input_type& update) {
-    validate(update);
+    // One update touches the whole accumulator anyway (its traffic dominates), so checking in a
+    // first read and folding in place beats writing a second accumulator and swapping.
+    validate_layout_and_weight(update);
+    for (const auto& t : update.model.tensors()) {
+      const auto values = t.view.span();
+      const std::size_t bad = kernels::find_non_finite(values);
+      if (bad != values.size())
+        throw rejected_update(update.client, rejection_reason::non_finite,
+                              "tensor '" + t.name + "' element " + std::to_string(bad) + " is " +
+                                  std::to_string(values[bad]));
+    }
     const Acc w = effective_weight(update);
-    for (std::size_t t = 0; t < layout_.num_tensors(); ++t)
-      kernels::scaled_accumulate(accumulator_span(t), w, update.model[t].view.span());
+    for (std::size_t t = 0; t < layout_.num_tensors(); ++t) {
+      const auto& e = layout_.entries()[t];
+      kernels::scaled_accumulate(sum_.span().subspan(e.offset, e.size()), w, update.model[t].view.span());
+    }
     total_weight_ += w;
     ++num_inputs_;
   }
@@ -70,16 +84,27 @@ public:
   /// batch rather than once per client). All updates are validated first: if any is bad,
   /// rejected_update names it and none is added.
   void accumulate(std::span<const input_type> updates) {
-    for (const auto& u : updates) validate(u);
+    for (const auto& u : updates) validate_layout_and_weight(u);
     std::vector<Acc> weights(updates.size());
     Acc batch_weight = 0;
     for (std::size_t k = 0; k < updates.size(); ++k)
       batch_weight += weights[k] = effective_weight(updates[k]);
+    // One read of every update: the NaN/Inf test is fused into the fold, which writes the new
+    // sums into `next_` and leaves `sum_` untouched until every tensor passed (strong guarantee).
+    if (next_.size() != sum_.size()) next_ = detail::aligned_buffer<Acc>(sum_.size(), detail::uninitialized);
     std::vector<std::span<const T>> inputs(updates.size());
     for (std::size_t t = 0; t < layout_.num_tensors(); ++t) {
       for (std::size_t k = 0; k < updates.size(); ++k) inputs[k] = updates[k].model[t].view.span();
-      kernels::weighted_sum<Acc, T>(accumulator_span(t), inputs, weights);
+      const auto& e = layout_.entries()[t];
+      const auto bad = kernels::weighted_sum_checked<Acc, T>(
+          next_.span().subspan(e.offset, e.size()),
+          std::span<const Acc>(sum_.span().subspan(e.offset, e.size())), inputs, weights);
+      if (bad)
+        throw rejected_update(updates[bad->input].client, rejection_reason::non_finite,
+                              "tensor '" + e.name + "' element " + std::to_string(bad->index) + " is " +
+                                  std::to_string(inputs[bad->input][bad->index]));
     }
+    std::swap(sum_, next_);
     total_weight_ += batch_weight;
     num_inputs_ += updates.size();
   }
@@ -188,30 +213,17 @@ public:
   }
 
 private:
-  void validate(const input_type& update) const {
+  void validate_layout_and_weight(const input_type& update) const {
     if (auto diff = update.model.describe_mismatch(layout_))
       throw rejected_update(update.client, rejection_reason::layout_mismatch, *diff);
     if (mode_ == weighting::by_examples && !(std::isfinite(update.weight) && update.weight > 0))
       throw rejected_update(update.client, rejection_reason::bad_weight,
                             "weight " + std::to_string(update.weight) +
                                 " (the number of examples must be finite and > 0)");
-    for (const auto& t : update.model.tensors()) {
-      const auto values = t.view.span();
-      const std::size_t bad = kernels::find_non_finite(values);
-      if (bad != values.size())
-        throw rejected_update(update.client, rejection_reason::non_finite,
-                              "tensor '" + t.name + "' element " + std::to_string(bad) + " is " +
-                                  std::to_string(values[bad]));
-    }
   }
 
   [[nodiscard]] Acc effective_weight(const input_type& update) const noexcept {
     return mode_ == weighting::by_examples ? static_cast<Acc>(update.weight) : Acc(1);
-  }
-
-  [[nodiscard]] std::span<Acc> accumulator_span(std::size_t tensor) noexcept {
-    const auto& e = layout_.entries()[tensor];
-    return sum_.span().subspan(e.offset, e.size());
   }
 
   void require_reportable() const {
@@ -222,6 +234,7 @@ private:
   model_layout layout_;
   weighting mode_;
   detail::aligned_buffer<Acc> sum_;
+  detail::aligned_buffer<Acc> next_; // the fused check-and-fold writes here, then swaps with sum_
   Acc total_weight_ = 0;
   std::uint64_t num_inputs_ = 0;
 };
