@@ -100,21 +100,25 @@ public:
                            std::string(detail::tag_name(tag)) +
                                " from a client that dropped out in an earlier phase");
     const auto payload = d.payload_bytes();
-    switch (phase_) {
-    case phase::advertise:
-      on_advertise(e.from, payload);
-      break;
-    case phase::share_keys:
-      on_shares(e.from, payload);
-      break;
-    case phase::masked_input:
-      on_masked(e.from, payload);
-      break;
-    case phase::unmasking:
-      on_unmask(e.from, payload);
-      break;
-    default:
-      break;
+    try {
+      switch (phase_) {
+      case phase::advertise:
+        on_advertise(e.from, payload);
+        break;
+      case phase::share_keys:
+        on_shares(e.from, payload);
+        break;
+      case phase::masked_input:
+        on_masked(e.from, payload);
+        break;
+      case phase::unmasking:
+        on_unmask(e.from, payload);
+        break;
+      default:
+        break;
+      }
+    } catch (const malformed_message& m) {
+      throw detail::refuse(counters_, violation::malformed, e.from, m.what());
     }
     sets_[p].insert(e.from);
     return sets_[p].size() == eligible();
