@@ -240,8 +240,8 @@ private:
       inf_keep *= std::pow(1 - s.infinity_mass, n); // P[no step hit +∞]
     }
     const double sd = std::sqrt(var);
-    const double lo = std::max(lo_support, mean - 40 * sd - 10 * h_);
-    const double hi = std::min(hi_support, mean + 40 * sd + 10 * h_);
+    const double lo = std::max(lo_support, mean - 40 * sd - 1000 * h_);
+    const double hi = std::min(hi_support, mean + 40 * sd + 1000 * h_);
     const auto k_lo = static_cast<std::int64_t>(std::floor(lo / h_));
     const auto k_hi = static_cast<std::int64_t>(std::ceil(hi / h_));
     std::size_t m = 1;
@@ -272,13 +272,17 @@ private:
           std::max(0.0, total[static_cast<std::size_t>(((k % mm) + mm) % mm)].real());
     // Mass above the window wrapped to low losses: bound it by Chernoff, P[S ≥ u] ≤ e^{−tu} Π M_i(t)^{n_i}.
     const double upper = static_cast<double>(k_lo + mm) * h_;
-    double log_tail = 0;
-    for (double t : {0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0}) {
-      double lt = -t * upper;
-      for (std::size_t gi = 0; gi < groups_.size(); ++gi)
-        lt += static_cast<double>(groups_[gi].steps) * singles[gi].log_mgf(t, h_);
-      log_tail = std::min(log_tail, lt);
-    }
+    // Gaussian-like tails: the Chernoff exponent is near its best at t* = (u − mean)/variance.
+    const double t_star = var > 0 ? (upper - mean) / var : 1.0;
+    double log_tail = upper > hi_support ? detail::neg_inf : 0.0; // the window holds the whole support
+    if (log_tail == 0.0)
+      for (double t :
+           {0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 0.25 * t_star, 0.5 * t_star, t_star, 2 * t_star}) {
+        double lt = -t * upper;
+        for (std::size_t gi = 0; gi < groups_.size(); ++gi)
+          lt += static_cast<double>(groups_[gi].steps) * singles[gi].log_mgf(t, h_);
+        log_tail = std::min(log_tail, lt);
+      }
     out.infinity_mass = std::min(1.0, (1 - inf_keep) + std::exp(log_tail));
     return out;
   }

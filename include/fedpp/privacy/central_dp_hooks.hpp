@@ -1,0 +1,142 @@
+/// \file central_dp_hooks.hpp
+/// Server hooks for central DP-FedAvg (McMahan, Ramage, Talwar, Zhang 2018, "Learning
+/// Differentially Private Recurrent Language Models", Alg. 1 with the fixed-denominator estimator):
+/// - decode_update: each accepted report is copied, checked finite, and clipped to L2 norm C (flat,
+///   or per layer with sensitivity √Σ C_i²) — the server enforces the sensitivity itself;
+/// - on_aggregate: the server's FedAvg (use weighting::uniform) hands over mean = Σ_{k∈S} Δ_k / |S|;
+///   the hook replaces it by  Σ_{k∈S} Δ_k / (qN) + N(0, (σ C / (qN))² I),  i.e. noise σC on the SUM
+///   divided by the expected number of clients qN (not by |S|, which would itself leak);
+/// - on_round_end: the accountant composes one step (q, σ) — for every round, also failed ones
+///   (conservative) — and writes ε(δ) to round_metrics::evaluation["dp_epsilon"]; adaptive
+///   clipping, when on, moves C with the noisy unclipped count.
+/// Check `can_run_next_round()` (privacy_budget) before each run_round to stop within a budget.
+#pragma once
+
+#include "fedpp/error.hpp"
+#include "fedpp/orchestration/round_metrics.hpp"
+#include "fedpp/privacy/adaptive_clipping.hpp"
+#include "fedpp/privacy/clipping.hpp"
+#include "fedpp/privacy/gaussian_noise.hpp"
+#include "fedpp/privacy/privacy_budget.hpp"
+#include "fedpp/privacy/rdp_accountant.hpp"
+#include "fedpp/privacy/secure_rng.hpp"
+#include "fedpp/tensor/dtype.hpp"
+#include "fedpp/tensor/model_layout.hpp"
+#include "fedpp/transport/wire_format.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fedpp::privacy {
+
+/// Settings of central DP-FedAvg.
+struct central_dp_options {
+  double noise_multiplier = 1.0;        ///< σ (noise std on the sum is σ·C)
+  double clip_norm = 1.0;               ///< C (flat); ignored when per_layer_bounds is set
+  std::vector<double> per_layer_bounds; ///< C_i per tensor of the layout (empty: flat)
+  double sampling_rate = 0.01;          ///< q of the Poisson sampler
+  std::size_t population = 1000;        ///< N; qN is the fixed denominator
+  std::optional<privacy_budget> budget; ///< stop before a round that would exceed it
+};
+
+/// See the file comment. `Accountant` is rdp_accountant or pld_accountant.
+template <element_type T, class Accountant = rdp_accountant>
+class central_dp_hooks {
+public:
+  /// Throws invalid_config for σ < 0, C ≤ 0, q outside (0, 1] or N = 0.
+  central_dp_hooks(central_dp_options options, model_layout layout, secure_rng gen = secure_rng{},
+                   Accountant accountant = Accountant{},
+                   std::optional<adaptive_clipping> adaptive = std::nullopt)
+      : options_(std::move(options)), layout_(std::move(layout)), gen_(std::move(gen)),
+        accountant_(std::move(accountant)), adaptive_(std::move(adaptive)) {
+    if (!(options_.noise_multiplier >= 0) || !(options_.clip_norm > 0) ||
+        !(options_.sampling_rate > 0 && options_.sampling_rate <= 1) || options_.population == 0)
+      throw invalid_config(
+          "central_dp_hooks: need sigma >= 0, C > 0, q in (0, 1], N > 0; got sigma = " +
+          std::to_string(options_.noise_multiplier) + ", C = " + std::to_string(options_.clip_norm) +
+          ", q = " + std::to_string(options_.sampling_rate) + ", N = " + std::to_string(options_.population));
+    if (!options_.per_layer_bounds.empty() && options_.per_layer_bounds.size() != layout_.num_tensors())
+      throw invalid_config("central_dp_hooks: " + std::to_string(options_.per_layer_bounds.size()) +
+                           " per-layer bounds for " + std::to_string(layout_.num_tensors()) + " tensors");
+  }
+
+  /// Server hook: clip one accepted report into `scratch`.
+  std::span<const T> decode_update(const wire::decoded_message& decoded, std::span<T> scratch) {
+    const std::span<const T> in = decoded.template payload<T>();
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (!std::isfinite(static_cast<double>(in[i])))
+        throw rejected_update(decoded.sender(), rejection_reason::non_finite,
+                              "central_dp_hooks: element " + std::to_string(i) + " is not finite");
+      scratch[i] = in[i];
+    }
+    const double bound = current_bound();
+    bool clipped = false;
+    if (options_.per_layer_bounds.empty()) {
+      clipped = clip_flat(scratch.first(in.size()), bound) > bound;
+    } else {
+      const auto norms = clip_per_layer(scratch.first(in.size()), layout_, options_.per_layer_bounds);
+      for (std::size_t i = 0; i < norms.size(); ++i)
+        clipped = clipped || norms[i] > options_.per_layer_bounds[i];
+    }
+    ++reports_;
+    if (!clipped) ++unclipped_;
+    return scratch.first(in.size());
+  }
+
+  /// Server hook: mean over |S| → Σ/(qN) + N(0, (σC/(qN))²).
+  void on_aggregate(std::span<T> mean_delta, std::uint64_t /*round*/) {
+    const double qn = options_.sampling_rate * static_cast<double>(options_.population);
+    const auto rescale = static_cast<T>(static_cast<double>(reports_) / qn);
+    for (T& v : mean_delta) v *= rescale;
+    add_gaussian_noise(gen_, mean_delta, options_.noise_multiplier * sensitivity() / qn);
+  }
+
+  /// Server hook: account for the round, report ε, adapt C.
+  void on_round_end(round_metrics& metrics) {
+    accountant_.compose(options_.sampling_rate, accounting_sigma(), 1);
+    if (options_.budget) metrics.evaluation["dp_epsilon"] = accountant_.epsilon(options_.budget->delta());
+    if (adaptive_)
+      adaptive_->update(static_cast<double>(unclipped_),
+                        options_.sampling_rate * static_cast<double>(options_.population), gen_);
+    reports_ = unclipped_ = 0;
+  }
+
+  /// False when one more round would take ε past the budget (true without a budget).
+  [[nodiscard]] bool can_run_next_round() const {
+    return !options_.budget ||
+           options_.budget->can_afford(accountant_, options_.sampling_rate, accounting_sigma());
+  }
+  /// ε spent so far at δ.
+  [[nodiscard]] double epsilon(double delta) const { return accountant_.epsilon(delta); }
+  /// The accountant.
+  [[nodiscard]] const Accountant& accountant() const noexcept { return accountant_; }
+  /// The current clipping bound (adaptive or fixed flat C).
+  [[nodiscard]] double current_bound() const noexcept {
+    return adaptive_ ? adaptive_->bound() : options_.clip_norm;
+  }
+  /// L2 sensitivity of one client's clipped update.
+  [[nodiscard]] double sensitivity() const {
+    return options_.per_layer_bounds.empty() ? current_bound()
+                                             : per_layer_sensitivity(options_.per_layer_bounds);
+  }
+
+private:
+  [[nodiscard]] double accounting_sigma() const {
+    return adaptive_ ? adaptive_->effective_noise_multiplier(options_.noise_multiplier)
+                     : options_.noise_multiplier;
+  }
+
+  central_dp_options options_;
+  model_layout layout_;
+  secure_rng gen_;
+  Accountant accountant_;
+  std::optional<adaptive_clipping> adaptive_;
+  std::size_t reports_ = 0, unclipped_ = 0;
+};
+
+} // namespace fedpp::privacy

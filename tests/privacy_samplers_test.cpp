@@ -1,0 +1,127 @@
+// Secure samplers against their exact distributions at fixed seeds, and clipping.
+#include "fedpp/privacy/clipping.hpp"
+#include "fedpp/privacy/discrete_gaussian.hpp"
+#include "fedpp/privacy/gaussian_noise.hpp"
+#include "fedpp/privacy/secure_rng.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <vector>
+
+using namespace fedpp::privacy;
+
+TEST(PrivacySamplers, ChaCha20Rfc8439BlockVector) {
+  // RFC 8439 §2.3.2: key 00..1f, nonce 00:00:00:09:00:00:00:4a:00:00:00:00, counter 1.
+  std::array<std::uint32_t, 8> key{};
+  unsigned char kb[32];
+  for (int i = 0; i < 32; ++i) kb[i] = static_cast<unsigned char>(i);
+  std::memcpy(key.data(), kb, 32);
+  const unsigned char nb[12] = {0, 0, 0, 9, 0, 0, 0, 0x4a, 0, 0, 0, 0};
+  std::array<std::uint32_t, 3> nonce{};
+  std::memcpy(nonce.data(), nb, 12);
+  secure_rng g(key, nonce, 1);
+  std::uint32_t w[4];
+  for (auto& x : w) x = g();
+  const unsigned char expected[16] = {0x10, 0xf1, 0xe7, 0xe4, 0xd1, 0x3b, 0x59, 0x15,
+                                      0x50, 0x0f, 0xdd, 0x1f, 0xa3, 0x20, 0x71, 0xc4};
+  EXPECT_EQ(std::memcmp(w, expected, 16), 0);
+}
+
+TEST(PrivacySamplers, ReproducibleOnlyWhenAsked) {
+  auto a = secure_rng::reproducible(reproducible_seed{7});
+  auto b = secure_rng::reproducible(reproducible_seed{7});
+  EXPECT_TRUE(a.is_reproducible());
+  EXPECT_EQ(a(), b());
+  secure_rng c, d;
+  EXPECT_FALSE(c.is_reproducible());
+  EXPECT_NE(c.next_u64(), d.next_u64());
+  static_assert(!std::is_convertible_v<std::uint64_t, reproducible_seed>);
+}
+
+TEST(PrivacySamplers, GaussianMomentsAndKolmogorovSmirnov) {
+  auto g = secure_rng::reproducible(reproducible_seed{11});
+  std::vector<double> x(200000);
+  fill_gaussian(g, std::span<double>(x), 2.0);
+  double m = 0, v = 0, k = 0;
+  for (double s : x) m += s;
+  m /= static_cast<double>(x.size());
+  for (double s : x) {
+    v += (s - m) * (s - m);
+    k += std::pow(s - m, 4);
+  }
+  v /= static_cast<double>(x.size());
+  k /= static_cast<double>(x.size()) * v * v;
+  EXPECT_NEAR(m, 0, 5 * 2.0 / std::sqrt(200000.0));
+  EXPECT_NEAR(v, 4.0, 0.05);
+  EXPECT_NEAR(k, 3.0, 0.05);
+  std::sort(x.begin(), x.end());
+  double d = 0;
+  const double n = static_cast<double>(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double f = 0.5 * std::erfc(-x[i] / (2.0 * std::sqrt(2.0)));
+    d = std::max({d, f - static_cast<double>(i) / n, static_cast<double>(i + 1) / n - f});
+  }
+  EXPECT_LT(d * std::sqrt(n), 1.63); // KS critical value at α = 0.01
+}
+
+TEST(PrivacySamplers, AddNoiseTailAndSizes) {
+  auto g = secure_rng::reproducible(reproducible_seed{3});
+  for (std::size_t n : {0u, 1u, 255u, 257u, 1000u}) {
+    std::vector<float> x(n, 1.0f);
+    add_gaussian_noise(g, std::span<float>(x), 0.0);
+    for (float v : x) EXPECT_EQ(v, 1.0f);
+  }
+  std::vector<float> y(10);
+  EXPECT_THROW(add_gaussian_noise(g, std::span<float>(y), -1.0), fedpp::invalid_config);
+}
+
+TEST(PrivacySamplers, DiscreteGaussianChiSquare) {
+  auto g = secure_rng::reproducible(reproducible_seed{5});
+  const double sigma = 1.5;
+  discrete_gaussian dg(sigma);
+  const int n = 100000;
+  std::map<std::int64_t, int> counts;
+  for (int i = 0; i < n; ++i) ++counts[dg(g)];
+  // exact pmf ∝ exp(−x²/(2σ²)), cells −4..4 plus the two tails
+  double z = 0;
+  for (int x = -60; x <= 60; ++x) z += std::exp(-x * x / (2 * sigma * sigma));
+  double chi2 = 0, tail_p = 1;
+  int tail_count = n;
+  for (int x = -4; x <= 4; ++x) {
+    const double p = std::exp(-x * x / (2 * sigma * sigma)) / z;
+    tail_p -= p;
+    tail_count -= counts[x];
+    chi2 += std::pow(counts[x] - n * p, 2) / (n * p);
+  }
+  chi2 += std::pow(tail_count - n * tail_p, 2) / (n * tail_p);
+  EXPECT_LT(chi2, 23.2); // 9 degrees of freedom, α = 0.01
+  EXPECT_THROW(discrete_gaussian(-1.0), fedpp::invalid_config);
+}
+
+TEST(PrivacyClipping, FlatAndPerLayer) {
+  std::vector<float> x{3, 4};
+  EXPECT_DOUBLE_EQ(clip_flat(std::span<float>(x), 1.0), 5.0);
+  EXPECT_NEAR(l2_norm(std::span<const float>(x)), 1.0, 1e-6);
+  std::vector<float> y{0.3f, 0.4f};
+  clip_flat(std::span<float>(y), 1.0);
+  EXPECT_FLOAT_EQ(y[0], 0.3f);
+  fedpp::model_layout layout;
+  layout.add("a", fedpp::tensor_shape({2}));
+  layout.add("b", fedpp::tensor_shape({1}));
+  std::vector<float> z{3, 4, -2};
+  const std::vector<double> bounds{1.0, 0.5};
+  const auto norms = clip_per_layer(std::span<float>(z), layout, bounds);
+  EXPECT_DOUBLE_EQ(norms[0], 5.0);
+  EXPECT_DOUBLE_EQ(norms[1], 2.0);
+  EXPECT_NEAR(z[0], 0.6, 1e-6);
+  EXPECT_NEAR(z[2], -0.5, 1e-6);
+  EXPECT_NEAR(per_layer_sensitivity(bounds), std::sqrt(1.25), 1e-12);
+  std::vector<float> w{1, 2, 3};
+  EXPECT_THROW(clip_per_layer(std::span<float>(w), layout, std::vector<double>{1.0}), fedpp::invalid_config);
+  EXPECT_EQ(w[0], 1.0f);
+  EXPECT_THROW(clip_flat(std::span<float>(w), 0.0), fedpp::invalid_config);
+}
