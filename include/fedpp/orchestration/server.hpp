@@ -57,6 +57,10 @@ struct server_options {
   std::size_t min_reports = 1;          ///< fewer accepted reports fail the round cleanly
   std::chrono::nanoseconds deadline{0}; ///< reports must arrive before this; 0 = none
   std::chrono::nanoseconds max_wait{std::chrono::minutes(10)}; ///< wall-clock cap when there is no deadline
+  /// Flow control: at most this many clients hold the model without having answered; the next
+  /// recipient is sent the model as a report arrives. Bounds the updates queued at the server,
+  /// so a round's memory stays O(model size) however many clients it has. 0 = all at once.
+  std::size_t max_in_flight = 0;
   std::uint64_t seed = 0;       ///< seeds client sampling (one stream per round)
   double client_lr_decay = 1.0; ///< round r's client learning rate is lr · decay^r (0 < decay ≤ 1)
 };
@@ -160,9 +164,12 @@ public:
       recipients = selected;
     }
 
-    // Broadcast: one encoded message per distinct config, shared by its recipients.
+    // Broadcast: one encoded message per distinct config, shared by its recipients; with flow
+    // control, only the first max_in_flight now and one more per report.
     std::map<std::string, message> encoded;
-    for (client_id c : recipients) {
+    std::size_t sent = 0;
+    auto send_next = [&] {
+      const client_id c = recipients[sent++];
       const round_config config = config_for(c, r);
       const std::string key = config_key(config);
       auto it = encoded.find(key);
@@ -171,7 +178,9 @@ public:
                  .first;
       endpoint.send(c, it->second);
       metrics.bytes_down += it->second.size();
-    }
+    };
+    const std::size_t window = options_.max_in_flight == 0 ? recipients.size() : options_.max_in_flight;
+    while (sent < recipients.size() && sent < window) send_next();
 
     // Collect.
     Aggregator aggregate = make_aggregator_(model_.layout());
@@ -181,7 +190,8 @@ public:
                           ? std::min<std::chrono::nanoseconds>(options_.deadline, options_.max_wait)
                           : options_.max_wait;
     const auto give_up = started + wait;
-    std::size_t answered = 0;
+    std::size_t answered = 0; // accepted reports
+    std::size_t returned = 0; // messages received (frees a flow-control slot)
     while (answered < recipients.size()) {
       const auto now = clock::now();
       if (!Availability::simulated && tracker.done(now - started)) break;
@@ -192,6 +202,8 @@ public:
       handle_report(received->message, r, started, durations, tracker, aggregate, weighted_metrics, metrics,
                     answered);
       aggregation_seconds += std::chrono::duration<double>(clock::now() - t0).count();
+      ++returned;
+      while (sent < recipients.size() && sent < returned + window) send_next();
     }
     for (const auto& [c, d] : late) (void)tracker.on_report(c, d);
     for (const auto& [c, d] : surplus) (void)tracker.on_report(c, d);
