@@ -323,6 +323,26 @@ TEST(Server, ClientHooksProcessTheUpload) {
     EXPECT_NEAR(server.model().span()[i], 2 * expected[i], 1e-4);
 }
 
+// Flow control: two clients at a time hold the model; the round still hears from all of them.
+TEST(Server, FlowControlSendsAsReportsArrive) {
+  recording_trainer trainer;
+  std::vector<client_id> clients(12);
+  for (client_id c = 0; c < 12; ++c) clients[c] = c;
+  fedpp::in_process_federation<float, recording_trainer> fed(clients, trainer, toy_layout(), 3);
+  fedpp::server_options options;
+  options.max_in_flight = 2;
+  fedpp::server<float, fedpp::uniform_sampler> server(fedpp::flat_model<float>(toy_layout()),
+                                                      fedpp::uniform_sampler(12, 12), {}, options);
+  auto& endpoint = fed.server_endpoint();
+  const auto down_before = endpoint.bytes_sent();
+  const auto metrics = server.run_round(endpoint);
+  ASSERT_TRUE(metrics.succeeded);
+  EXPECT_EQ(metrics.reported, 12U);
+  EXPECT_EQ(endpoint.bytes_sent() - down_before, metrics.bytes_down);
+  const auto expected = naive_fedavg(clients, toy_layout().total_size());
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(server.model().span()[i], expected[i], 1e-4);
+}
+
 TEST(Server, RejectsInconsistentOptions) {
   fedpp::server_options options;
   options.min_reports = 0;
