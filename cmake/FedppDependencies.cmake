@@ -56,6 +56,7 @@ macro(fedpp_add_components)
     set_target_properties(fedpp_secagg PROPERTIES EXPORT_NAME secagg)
     add_library(fedpp::secagg ALIAS fedpp_secagg)
     target_link_libraries(fedpp_secagg INTERFACE fedpp PkgConfig::sodium)
+    target_compile_definitions(fedpp_secagg INTERFACE FEDPP_WITH_SECAGG=1)
     list(APPEND FEDPP_COMPONENTS secagg)
   endif()
 
