@@ -1,0 +1,236 @@
+// 06 — Update compression on Fashion-MNIST: accuracy against bytes on the wire.
+//
+// The same federated job (data, Dir(0.5) partition, model, client sampling, local training and
+// seeds all identical) runs once per compression scheme: uncompressed FedAvg, fp16, 8-bit and
+// 4-bit stochastic quantization, top-1% with and without error feedback, scaled sign with error
+// feedback, and a FetchSGD-style count sketch. Each client upload is a real wire message (its
+// size is what "MiB up" counts); the server reads it back with wire::decode and decodes it
+// straight into compressed_fedavg's accumulator (sketches: summed by sketch_aggregator, top-k
+// recovered from the sum).
+//
+// Why its own round loop: fedpp::server checks every client_update against the model's dtype and
+// element count before its decode_update hook runs, which a raw_bytes compressed payload cannot
+// pass (docs/compression.md, "Server integration"). The loop below is the server's round minus
+// the deadline/straggler machinery.
+//
+// Usage: 06_compression [--rounds N] [--model mlp|softmax] [--schemes a,b,...] [--csv-dir DIR]
+//                       [--eval-every N]
+#include "fashion_mnist_job.hpp"
+
+#include "fedpp/aggregation/fedavg.hpp"
+#include "fedpp/compression/compression.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fc = fedpp::compression;
+
+namespace {
+
+struct run_result {
+  std::string scheme;
+  double accuracy = 0;
+  std::uint64_t bytes_up = 0;
+  double seconds = 0;
+};
+
+// The payload a client sends under `scheme`, built with the client hooks of that scheme.
+class scheme_encoder {
+public:
+  explicit scheme_encoder(const std::string& name) : name_(name) {
+    if (name == "fp16")
+      fp16_.emplace(fc::float_cast(fc::half_format::fp16), 1);
+    else if (name == "q8")
+      q8_.emplace(fc::uniform_quantizer(8, 4096), 1);
+    else if (name == "q4")
+      q4_.emplace(fc::uniform_quantizer(4, 512), 1);
+    else if (name == "top1")
+      top_.emplace(fc::sparsifier::top_fraction(0.01), 1);
+    else if (name == "top1_ef")
+      top_ef_.emplace(fc::error_feedback(fc::sparsifier::top_fraction(0.01)), 1);
+    else if (name == "sign_ef")
+      sign_ef_.emplace(fc::error_feedback(fc::sign_compressor(true, 4096)), 1);
+    else if (name != "none" && name != "sketch")
+      throw std::invalid_argument("unknown scheme '" + name + "'");
+  }
+  fedpp::message encode(std::uint64_t r, fedpp::client_id c, const fedpp::model_layout& layout,
+                        std::span<const float> delta, double n) {
+    if (fp16_) return fp16_->encode_update(r, c, layout, delta, n, {});
+    if (q8_) return q8_->encode_update(r, c, layout, delta, n, {});
+    if (q4_) return q4_->encode_update(r, c, layout, delta, n, {});
+    if (top_) return top_->encode_update(r, c, layout, delta, n, {});
+    if (top_ef_) return top_ef_->encode_update(r, c, layout, delta, n, {});
+    if (sign_ef_) return sign_ef_->encode_update(r, c, layout, delta, n, {});
+    return fedpp::wire::encode_client_update<float>(r, c, layout, delta, n);
+  }
+
+private:
+  std::string name_;
+  std::optional<fc::compressing_client_hooks<fc::float_cast>> fp16_;
+  std::optional<fc::compressing_client_hooks<fc::uniform_quantizer>> q8_, q4_;
+  std::optional<fc::compressing_client_hooks<fc::sparsifier>> top_;
+  std::optional<fc::compressing_client_hooks<fc::error_feedback<fc::sparsifier>>> top_ef_;
+  std::optional<fc::compressing_client_hooks<fc::error_feedback<fc::sign_compressor>>> sign_ef_;
+};
+
+template <class Model>
+run_result run(const std::string& scheme, const fmnist_job::options& o, const fmnist_job::setup<Model>& job,
+               std::size_t eval_every, std::ofstream* csv) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto& layout = job.model.layout();
+  auto model = job.model.make_parameters(o.seed);
+  const fmnist_job::trainer<Model> train{&job, o.seed};
+  scheme_encoder encoder(scheme);
+  // FetchSGD state (Rothchild et al. 2020, Algorithm 1): server-side momentum and error
+  // accumulation in sketch space, top-k of the error sketch applied each round.
+  const std::size_t sketch_rows = 5, sketch_cols = 64 * 64; // 5 × 4096 cells ≈ D / 8 for the MLP
+  std::optional<fc::count_sketch> sketch_error;
+  run_result result{scheme, 0, 0, 0};
+  fedpp::rng sampler_rng(o.seed);
+  for (std::size_t r = 0; r < o.rounds; ++r) {
+    // sample m of n clients (partial Fisher–Yates, the same draws for every scheme)
+    std::vector<fedpp::client_id> pool = job.clients;
+    fedpp::rng pick = fedpp::rng::for_stream(o.seed, r);
+    for (std::size_t i = 0; i < o.clients_per_round; ++i)
+      std::swap(pool[i], pool[i + pick.below(pool.size() - i)]);
+    fedpp::round_config config = fmnist_job::client_config(o);
+    config.round = r;
+    config.learning_rate *= std::pow(o.lr_decay, static_cast<double>(r));
+    fedpp::host_model_view<const float> view;
+    for (const auto& e : layout.entries()) view.add(e.name, {model.data() + e.offset, e.shape});
+
+    fc::compressed_fedavg compressed(layout);
+    fedpp::fedavg<float> dense(layout);
+    fc::sketch_aggregator sketches(sketch_rows, sketch_cols, layout.total_size(), o.seed + r);
+    std::vector<fc::count_sketch> client_sketches;
+    std::vector<fedpp::message> sketch_messages;
+    for (std::size_t i = 0; i < o.clients_per_round; ++i) {
+      const fedpp::client_id c = pool[i];
+      auto res = train(c, view, config);
+      auto delta = res.model.span();
+      for (std::size_t j = 0; j < delta.size(); ++j) delta[j] -= model.span()[j];
+      if (scheme == "sketch") {
+        fc::count_sketch s(sketch_rows, sketch_cols, layout.total_size(), o.seed + r);
+        s.insert(delta);
+        std::vector<std::byte> p;
+        s.serialize(p);
+        const auto m = fc::encode_compressed_update(r, c, layout, p, res.num_examples);
+        result.bytes_up += m.size();
+        const auto d = fedpp::wire::decode(m);
+        const auto u = fc::read_compressed_update(d, layout, r);
+        client_sketches.push_back(fc::count_sketch::deserialize(u.payload));
+        sketches.accumulate({c, u.weight, &client_sketches.back()});
+        client_sketches.clear(); // summed: the per-client sketch is no longer needed
+        continue;
+      }
+      const auto m = encoder.encode(r, c, layout, delta, res.num_examples);
+      result.bytes_up += m.size();
+      const auto d = fedpp::wire::decode(m);
+      if (scheme == "none") {
+        dense.accumulate(fedpp::client_update<float>::from_flat(c, layout, d.template payload<float>(), d.weight()));
+      } else {
+        compressed.accumulate(fc::read_compressed_update(d, layout, r));
+      }
+    }
+    if (scheme == "sketch") {
+      // error accumulation in sketch space, then unsketch the top 1% and apply it
+      auto mean = std::move(sketches).report();
+      if (!sketch_error)
+        sketch_error.emplace(std::move(mean));
+      else
+        *sketch_error += mean;
+      std::vector<std::uint32_t> idx;
+      std::vector<float> val;
+      sketch_error->top_k(layout.total_size() / 100, idx, val);
+      fc::count_sketch applied(sketch_rows, sketch_cols, layout.total_size(), sketch_error->seed());
+      std::vector<float> step(layout.total_size(), 0.0F);
+      for (std::size_t j = 0; j < idx.size(); ++j) step[idx[j]] = val[j];
+      applied.insert(step);
+      sketch_error->add_scaled(applied, -1.0F);
+      for (std::size_t j = 0; j < idx.size(); ++j) model.span()[idx[j]] += val[j];
+      // the next round hashes with another seed: carry the error over as a fresh sketch
+      std::vector<float> carry(layout.total_size());
+      sketch_error->estimate_all(carry);
+      fc::count_sketch next(sketch_rows, sketch_cols, layout.total_size(), o.seed + r + 1);
+      next.insert(carry);
+      sketch_error.emplace(std::move(next));
+    } else {
+      const auto mean = scheme == "none" ? std::move(dense).report() : std::move(compressed).report();
+      for (std::size_t j = 0; j < mean.size(); ++j) model.span()[j] += mean.span()[j];
+    }
+    if ((r + 1) % eval_every == 0 || r + 1 == o.rounds) {
+      const auto e = fedpp::simulation::evaluate(job.model, model.span(), job.data.test);
+      result.accuracy = e.accuracy;
+      if (csv) *csv << scheme << ',' << (r + 1) << ',' << result.bytes_up << ',' << e.accuracy << '\n';
+      std::printf("  %-8s round %4zu  acc %.4f  up %.2f MiB\n", scheme.c_str(), r + 1, e.accuracy,
+                  static_cast<double>(result.bytes_up) / 1048576.0);
+      std::fflush(stdout);
+    }
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return result;
+}
+
+} // namespace
+
+int main(int argc, char** argv) try {
+  fmnist_job::options o;
+  o.rounds = 100;
+  o.central = false;
+  std::string schemes = "none,fp16,q8,q4,top1_ef,top1,sign_ef,sketch";
+  std::string csv_dir;
+  std::size_t eval_every = 10;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--rounds")
+      o.rounds = std::stoul(value);
+    else if (flag == "--model")
+      o.model = value;
+    else if (flag == "--schemes")
+      schemes = value;
+    else if (flag == "--csv-dir")
+      csv_dir = value;
+    else if (flag == "--eval-every")
+      eval_every = std::stoul(value);
+    else if (flag == "--seed")
+      o.seed = std::stoull(value);
+    else
+      throw std::invalid_argument("unknown flag " + flag);
+  }
+  return fmnist_job::with_model(o, [&]<class Model>(const Model&) {
+    const fmnist_job::setup<Model> job(o);
+    std::printf(
+        "fedpp compression on Fashion-MNIST: %s model (D = %zu), %zu clients Dir(%.1f), %zu per round, "
+        "%zu rounds, seed %llu\n",
+        o.model.c_str(), job.model.layout().total_size(), o.clients, o.alpha, o.clients_per_round, o.rounds,
+        static_cast<unsigned long long>(o.seed));
+    std::unique_ptr<std::ofstream> csv;
+    if (!csv_dir.empty()) {
+      csv = std::make_unique<std::ofstream>(csv_dir + "/compression_runs.csv");
+      *csv << "scheme,round,bytes_up,accuracy\n";
+    }
+    std::vector<run_result> results;
+    std::stringstream list(schemes);
+    for (std::string s; std::getline(list, s, ',');) results.push_back(run(s, o, job, eval_every, csv.get()));
+    const double base_acc = results.front().accuracy;
+    const auto base_bytes = static_cast<double>(results.front().bytes_up);
+    std::printf("\n| scheme | test accuracy | Δ vs %s (points) | MiB up | ratio | seconds "
+                "|\n|---|---|---|---|---|---|\n",
+                results.front().scheme.c_str());
+    for (const auto& r : results)
+      std::printf("| %s | %.4f | %+.2f | %.2f | %.1f | %.1f |\n", r.scheme.c_str(), r.accuracy,
+                  100 * (r.accuracy - base_acc), static_cast<double>(r.bytes_up) / 1048576.0,
+                  base_bytes / static_cast<double>(r.bytes_up), r.seconds);
+    return 0;
+  });
+} catch (const fedpp::simulation::dataset_not_found& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 2;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "error: %s\n", e.what());
+  return 1;
+}
