@@ -28,7 +28,7 @@ using trainer_fn = std::function<fedpp::client_result<float>(
 
 struct flags {
   std::string aggregator = "fedavg", attack = "none";
-  double fraction = 0.2, trim = 0.2, max_norm = 1.0, boost = 10, sigma = 1.0;
+  double fraction = 0.2, flip_scale = 1.0, trim = 0.2, max_norm = 1.0, boost = 10, sigma = 1.0;
   std::size_t clients = 20, per_round = 20, rounds = 20, f = 4, eval_every = 5, hosts = 2;
   double lr = 0.1;
   std::uint64_t seed = 1;
@@ -45,6 +45,8 @@ flags parse(int argc, char** argv) {
       o.attack = v;
     else if (k == "--fraction")
       o.fraction = std::stod(v);
+    else if (k == "--flip-scale")
+      o.flip_scale = std::stod(v);
     else if (k == "--trim")
       o.trim = std::stod(v);
     else if (k == "--max-norm")
@@ -137,7 +139,7 @@ int main(int argc, char** argv) try {
   attack_hooks hooks;
   std::optional<fmnist_job::setup<model_type>> poisoned;
   if (o.attack == "signflip")
-    hooks.flip = fedpp::attacks::sign_flip{attackers, 1.0};
+    hooks.flip = fedpp::attacks::sign_flip{attackers, o.flip_scale};
   else if (o.attack == "scaling")
     hooks.scale = fedpp::attacks::scaling_attack{attackers, o.boost};
   else if (o.attack == "gaussian")
