@@ -31,6 +31,103 @@ TEST(PrivacySamplers, ChaCha20Rfc8439BlockVector) {
   EXPECT_EQ(std::memcmp(w, expected, 16), 0);
 }
 
+namespace {
+using fedpp::privacy::detail::simd_path;
+std::vector<simd_path> supported_paths() {
+  std::vector<simd_path> paths{simd_path::scalar};
+  for (simd_path p : {simd_path::avx2, simd_path::avx512})
+    if (fedpp::privacy::detail::cpu_supports(p)) paths.push_back(p);
+  return paths;
+}
+} // namespace
+
+TEST(PrivacySamplers, ChaCha20EverySimdPathMatchesTheRfcAndTheScalarReference) {
+  // RFC 8439 §2.3.2 key/nonce; every path's lane l must equal the scalar block at counter + l,
+  // including a batch that ends at the last 32-bit counter.
+  std::array<std::uint32_t, 8> key{};
+  unsigned char kb[32];
+  for (int i = 0; i < 32; ++i) kb[i] = static_cast<unsigned char>(i);
+  std::memcpy(key.data(), kb, 32);
+  const unsigned char nb[12] = {0, 0, 0, 9, 0, 0, 0, 0x4a, 0, 0, 0, 0};
+  std::array<std::uint32_t, 3> nonce{};
+  std::memcpy(nonce.data(), nb, 12);
+  for (std::uint32_t counter : {0u, 1u, 7u, 0xfffffff0u}) {
+    std::uint32_t blocks[256];
+    detail::chacha20_blocks<16>(key, nonce, counter, blocks);
+    for (simd_path p : supported_paths()) {
+      std::uint32_t w[256];
+      detail::chacha20_interleaved(p, key, nonce, counter, w);
+      for (std::size_t l = 0; l < 16; ++l)
+        for (std::size_t i = 0; i < 16; ++i)
+          ASSERT_EQ(w[i * 16 + l], blocks[l * 16 + i]) << "path " << static_cast<int>(p) << " lane " << l;
+    }
+  }
+  // lane 0 at counter 1 is the RFC §2.3.2 block: serialized words 10 f1 e7 e4 d1 3b 59 15 ...
+  for (simd_path p : supported_paths()) {
+    std::uint32_t w[256];
+    detail::chacha20_interleaved(p, key, nonce, 1, w);
+    const unsigned char expected[8] = {0x10, 0xf1, 0xe7, 0xe4, 0xd1, 0x3b, 0x59, 0x15};
+    std::uint32_t first[2] = {w[0], w[16]};
+    EXPECT_EQ(std::memcmp(first, expected, 8), 0);
+  }
+}
+
+TEST(PrivacySamplers, StreamOrderAndCounterEnd) {
+  // operator()/fill give the keystream in RFC order whatever next_interleaved did before.
+  auto a = secure_rng::reproducible(reproducible_seed{9});
+  auto b = secure_rng::reproducible(reproducible_seed{9});
+  std::vector<std::uint32_t> fa(1000), fb(1000);
+  a.fill(fa);
+  for (auto& v : fb) v = b();
+  EXPECT_EQ(fa, fb);
+  // a batch near the end of the 32-bit counter moves to a fresh nonce instead of wrapping onto
+  // counters 0..: the words differ from the counter-0 batch of the same nonce
+  std::array<std::uint32_t, 8> key{1, 2, 3, 4, 5, 6, 7, 8};
+  secure_rng end(key, {0, 0, 0}, 0xfffffff8u), start(key, {0, 0, 0}, 0);
+  std::array<std::uint32_t, 256> we{}, ws{}, we2{}, wn{};
+  end.next_interleaved(we); // moved to nonce {1,0,0}, counter 0
+  start.next_interleaved(ws);
+  EXPECT_NE(we, ws);
+  secure_rng fresh(key, {1, 0, 0}, 0);
+  fresh.next_interleaved(wn);
+  EXPECT_EQ(we, wn);
+  secure_rng last(key, {0, 0, 0}, 0xfffffff0u); // the last whole batch, then the next nonce
+  last.next_interleaved(we2);
+  last.next_interleaved(we);
+  EXPECT_EQ(we, wn);
+}
+
+TEST(PrivacySamplers, BoxMullerEverySimdPathMatchesTheScalarReference) {
+  auto g = secure_rng::reproducible(reproducible_seed{21});
+  std::array<std::uint32_t, 256> w{};
+  for (int rep = 0; rep < 64; ++rep) {
+    g.next_interleaved(w);
+    if (rep == 0) { // extremes: u1 = 2^-32 (the cap) and u1 = 1 (radius 0)
+      w[0] = 0;
+      w[1] = 0xffffffffu;
+    }
+    float ref[256], base[256];
+    detail::box_muller_scalar(w.data(), 1.5f, ref, false);
+    for (simd_path p : supported_paths()) {
+      float out[256];
+      detail::box_muller(p, w.data(), 1.5f, out, false);
+      for (std::size_t i = 0; i < 256; ++i) ASSERT_NEAR(out[i], ref[i], 1e-6f * (1 + std::abs(ref[i])));
+      for (std::size_t i = 0; i < 256; ++i) base[i] = out[i] = static_cast<float>(i);
+      detail::box_muller(p, w.data(), 1.5f, out, true);
+      for (std::size_t i = 0; i < 256; ++i)
+        ASSERT_NEAR(out[i], base[i] + ref[i], 1e-5f * (1 + std::abs(ref[i])));
+    }
+    for (float v : ref) {
+      ASSERT_TRUE(std::isfinite(v));
+      ASSERT_LE(std::abs(v), 1.5f * 6.67f);
+    }
+    if (rep == 0) {
+      EXPECT_NEAR(std::hypot(ref[0], ref[16]), 1.5 * std::sqrt(64 * std::log(2.0)), 1e-4);
+      EXPECT_NEAR(std::hypot(ref[1], ref[17]), 0.0, 1e-6);
+    }
+  }
+}
+
 TEST(PrivacySamplers, ReproducibleOnlyWhenAsked) {
   auto a = secure_rng::reproducible(reproducible_seed{7});
   auto b = secure_rng::reproducible(reproducible_seed{7});
@@ -66,6 +163,37 @@ TEST(PrivacySamplers, GaussianMomentsAndKolmogorovSmirnov) {
     d = std::max({d, f - static_cast<double>(i) / n, static_cast<double>(i + 1) / n - f});
   }
   EXPECT_LT(d * std::sqrt(n), 1.63); // KS critical value at α = 0.01
+  // the tail: P(|Z| > 3) = 0.0026998, P(|Z| > 4) = 6.334e-5 (counts vs binomial sd)
+  const auto beyond = [&x](double t) {
+    return static_cast<double>(
+        std::count_if(x.begin(), x.end(), [t](double s) { return std::abs(s) > 2 * t; }));
+  };
+  EXPECT_NEAR(beyond(3.0), n * 0.0026998, 4 * std::sqrt(n * 0.0026998));
+  EXPECT_NEAR(beyond(4.0), n * 6.334e-5, 4 * std::sqrt(n * 6.334e-5) + 1);
+}
+
+TEST(PrivacySamplers, GaussianFloatPathMomentsAndKs) {
+  // the float path writes whole blocks in place (and adds); check it like the double path
+  auto g = secure_rng::reproducible(reproducible_seed{12});
+  std::vector<float> x(200001, 3.0f); // odd tail
+  add_gaussian_noise(g, std::span<float>(x), 0.5);
+  std::vector<double> z(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) z[i] = (static_cast<double>(x[i]) - 3.0) / 0.5;
+  double m = 0, v = 0;
+  for (double s : z) m += s;
+  const double n = static_cast<double>(z.size());
+  m /= n;
+  for (double s : z) v += (s - m) * (s - m);
+  v /= n;
+  EXPECT_NEAR(m, 0, 5 / std::sqrt(n));
+  EXPECT_NEAR(v, 1.0, 0.015);
+  std::sort(z.begin(), z.end());
+  double d = 0;
+  for (std::size_t i = 0; i < z.size(); ++i) {
+    const double f = 0.5 * std::erfc(-z[i] / std::sqrt(2.0));
+    d = std::max({d, f - static_cast<double>(i) / n, static_cast<double>(i + 1) / n - f});
+  }
+  EXPECT_LT(d * std::sqrt(n), 1.63);
 }
 
 TEST(PrivacySamplers, AddNoiseTailAndSizes) {
@@ -75,8 +203,11 @@ TEST(PrivacySamplers, AddNoiseTailAndSizes) {
     add_gaussian_noise(g, std::span<float>(x), 0.0);
     for (float v : x) EXPECT_EQ(v, 1.0f);
   }
-  std::vector<float> y(10);
+  std::vector<float> y(10, 2.0f);
   EXPECT_THROW(add_gaussian_noise(g, std::span<float>(y), -1.0), fedpp::invalid_config);
+  EXPECT_THROW(add_gaussian_noise(g, std::span<float>(y), std::nan("")), fedpp::invalid_config);
+  EXPECT_THROW(fill_gaussian(g, std::span<float>(y), 1e300), fedpp::invalid_config);
+  for (float v : y) EXPECT_EQ(v, 2.0f);
 }
 
 TEST(PrivacySamplers, DiscreteGaussianChiSquare) {
