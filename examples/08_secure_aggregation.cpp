@@ -1,0 +1,443 @@
+// 08 — Secure aggregation (Bonawitz et al. 2017; SecAgg+ graphs from Bell et al. 2020).
+//
+// Default: a small federated job (linear regression, 12 clients) whose rounds sum the clients'
+// fixed-point weighted updates [w, w·Δ] with the secure-aggregation protocol over the in-process
+// transport, one client dropping out mid-protocol in most rounds. Each round checks that the
+// unmasked sum equals the plain sum of the survivors' encodings bit for bit, compares the decoded
+// weighted mean with the float one, and prints the per-phase counters (clients answering in each
+// phase, refused messages, aborts, bytes per client).
+//
+// Protocol benchmark: `--clients N --dim D --dropout P [--graph complete|plus] [--drop-phase R]`
+// runs one round with N simulated clients in this process (one thread), P·N of them dropping
+// before round R (0 advertise, 1 share keys, 2 masked input — the default, the costliest for the
+// server —, 3 unmasking), and prints the time of each phase (clients summed and per client, and
+// the server) and the bytes each client sends and receives. `--csv` prints one machine-readable
+// line (scripts/secagg_scaling.sh collects them).
+//
+// Usage: 08_secure_aggregation [--rounds N]
+//        08_secure_aggregation --clients N --dim D --dropout P [--graph complete|plus]
+//                              [--adversary G] [--drop-phase R] [--seed S] [--csv]
+#include "fedpp/secagg/fixed_point_encoder.hpp"
+#include "fedpp/secagg/neighbor_graph.hpp"
+#include "fedpp/secagg/secagg_client.hpp"
+#include "fedpp/secagg/secagg_config.hpp"
+#include "fedpp/secagg/secagg_plus_parameters.hpp"
+#include "fedpp/secagg/secagg_server.hpp"
+#include "fedpp/transport/in_process_transport.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace sa = fedpp::secagg;
+using fedpp::client_id;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+/// Reproducible client secrets (benchmark and demo only: a known seed reveals everything).
+sa::detail::key32 demo_seed(client_id id, std::uint64_t round) {
+  sa::detail::key32 k{};
+  for (std::size_t i = 0; i < 8; ++i) {
+    k[i] = static_cast<std::byte>((id >> (8 * i)) & 0xffU);
+    k[8 + i] = static_cast<std::byte>((round >> (8 * i)) & 0xffU);
+  }
+  k[31] = std::byte{0x08};
+  return k;
+}
+
+/// What one round cost, per protocol round 0..3 (advertise, share keys, masked input, unmasking).
+struct round_stats {
+  std::array<double, 4> client_seconds{}; // summed over the clients that worked in that round
+  std::array<std::size_t, 4> client_count{};
+  std::array<double, 4> server_seconds{};  // handling that round's messages + closing the phase
+  std::array<std::uint64_t, 4> sent{};     // bytes sent by clients in that round (total)
+  std::array<std::uint64_t, 4> received{}; // bytes received by clients for that round (total)
+  std::array<std::size_t, 4> answered{};   // |U1|, |U2|, |U3|, |U5|
+  std::uint64_t refused = 0, aborts = 0;
+  bool aborted = false;
+  std::vector<std::uint32_t> sum;
+};
+
+/// One secure-aggregation round over the in-process hub, clients simulated in this thread.
+/// `input(u)` gives client u's encoded input when it is needed (so only one input exists at a
+/// time); `drop[u] = r` makes u stop answering from protocol round r on.
+round_stats run_round(const sa::secagg_config& config, const sa::neighbor_graph& graph,
+                      const std::map<client_id, int>& drop,
+                      const std::function<std::vector<std::uint32_t>(client_id)>& input) {
+  round_stats st;
+  fedpp::in_process_transport hub;
+  auto server_ep = hub.server();
+  sa::secagg_server server(config, graph);
+  std::map<client_id, fedpp::in_process_endpoint> eps;
+  std::map<client_id, std::unique_ptr<sa::secagg_client>> clients;
+  for (const auto u : graph.clients()) {
+    eps.emplace(u, hub.endpoint(u));
+    clients.emplace(u, std::make_unique<sa::secagg_client>(u, config, demo_seed(u, config.round)));
+  }
+  const auto gone = [&](client_id u, int r) {
+    const auto it = drop.find(u);
+    return it != drop.end() && it->second <= r;
+  };
+  const auto drain_server = [&](int r) {
+    const auto t0 = clock_type::now();
+    while (auto e = server_ep.try_receive()) {
+      try {
+        (void)server.handle(server_ep, *e);
+      } catch (const sa::protocol_violation& v) {
+        std::fprintf(stderr, "refused: %s\n", v.what());
+      }
+    }
+    st.server_seconds[static_cast<std::size_t>(r)] += seconds_since(t0);
+  };
+  try {
+    for (int r = 0; r < 4; ++r) {
+      const auto ri = static_cast<std::size_t>(r);
+      for (const auto u : graph.clients()) {
+        auto& ep = eps.at(u);
+        auto& c = *clients.at(u);
+        const auto sent0 = ep.bytes_sent();
+        const auto recv0 = ep.bytes_received();
+        if (r == 0) {
+          if (gone(u, 0)) continue;
+          const auto t0 = clock_type::now();
+          c.start(ep);
+          st.client_seconds[0] += seconds_since(t0);
+          ++st.client_count[0];
+        } else {
+          auto e = ep.try_receive();
+          if (!e || gone(u, r)) continue; // a dropped client never reads its mail
+          if (r == 2) c.set_input(input(u));
+          const auto t0 = clock_type::now();
+          c.handle(ep, *e);
+          st.client_seconds[ri] += seconds_since(t0);
+          ++st.client_count[ri];
+        }
+        st.sent[ri] += ep.bytes_sent() - sent0;
+        st.received[ri] += ep.bytes_received() - recv0;
+        drain_server(r); // keeps at most one masked input queued
+      }
+      const auto t0 = clock_type::now();
+      server.close_phase(server_ep);
+      st.server_seconds[ri] += seconds_since(t0);
+      st.answered[ri] = server.answered(static_cast<sa::secagg_server::phase>(r)).size();
+    }
+    const auto s = server.sum();
+    st.sum.assign(s.begin(), s.end());
+  } catch (const sa::secagg_aborted& a) {
+    std::printf("  round aborted: %s\n", a.what());
+    st.aborted = true;
+  }
+  st.refused = server.counters().total_refused();
+  st.aborts = server.counters().aborts;
+  for (const auto& [u, c] : clients) st.refused += c->counters().total_refused();
+  return st;
+}
+
+const char* round_name(std::size_t r) {
+  static constexpr const char* names[] = {"advertise keys", "share keys", "masked input", "unmasking"};
+  return names[r];
+}
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// --- protocol benchmark -----------------------------------------------------------------------
+
+struct bench_options {
+  std::size_t clients = 100;
+  std::size_t dim = std::size_t{1} << 20;
+  double dropout = 0.1;
+  double adversary = 0.0;
+  bool plus = false;
+  int drop_phase = 2;
+  std::uint64_t seed = 1;
+  bool csv = false;
+};
+
+int run_benchmark(const bench_options& o) {
+  std::vector<client_id> ids;
+  for (std::size_t i = 0; i < o.clients; ++i) ids.push_back(i + 1);
+  std::size_t degree = o.clients - 1, threshold = o.clients / 2 + 1;
+  if (o.plus) {
+    const auto p = sa::secagg_plus_parameters::choose(o.clients, o.dropout, o.adversary);
+    degree = p.degree;
+    threshold = p.threshold;
+  }
+  const auto graph =
+      o.plus ? sa::neighbor_graph::random_regular(ids, degree, o.seed) : sa::neighbor_graph::complete(ids);
+  const sa::secagg_config config{o.seed, o.dim, 32, threshold};
+  std::mt19937_64 gen(o.seed);
+  auto order = ids;
+  std::shuffle(order.begin(), order.end(), gen);
+  const auto drops = static_cast<std::size_t>(std::llround(o.dropout * static_cast<double>(o.clients)));
+  std::map<client_id, int> drop;
+  for (std::size_t i = 0; i < drops; ++i) drop[order[i]] = o.drop_phase;
+  // Inputs: a per-client stream; the expected sum is accumulated as inputs are handed out.
+  std::vector<std::uint32_t> expected(o.dim, 0);
+  std::vector<client_id> sent_input;
+  const auto input = [&](client_id u) {
+    std::mt19937 g(static_cast<std::uint32_t>(u * 7919 + o.seed));
+    std::vector<std::uint32_t> x(o.dim);
+    for (auto& v : x) v = static_cast<std::uint32_t>(g());
+    for (std::size_t i = 0; i < o.dim; ++i) expected[i] += x[i];
+    return x;
+  };
+  const auto t0 = clock_type::now();
+  const auto st = run_round(config, graph, drop, input);
+  const double total = seconds_since(t0);
+  if (st.aborted) return 1;
+  const bool exact = st.sum == expected;
+  double client_total = 0, server_total = 0;
+  std::uint64_t sent = 0, received = 0;
+  for (std::size_t r = 0; r < 4; ++r) {
+    client_total += st.client_seconds[r];
+    server_total += st.server_seconds[r];
+    sent += st.sent[r];
+    received += st.received[r];
+  }
+  const double n = static_cast<double>(o.clients);
+  if (o.csv) {
+    // graph,n,D,k,t,dropped,client_s_per_client,server_s,total_s,sent_B_per_client,recv_B_per_client,exact
+    std::printf("csv,%s,%zu,%zu,%zu,%zu,%zu,%.6f,%.6f,%.3f,%.0f,%.0f,%d\n", o.plus ? "secagg+" : "complete",
+                o.clients, o.dim, graph.degree(), threshold, drops, client_total / n, server_total, total,
+                static_cast<double>(sent) / n, static_cast<double>(received) / n, exact ? 1 : 0);
+    return exact ? 0 : 1;
+  }
+  std::printf("secure aggregation: %zu clients (%s, degree %zu, threshold %zu), D = %zu words, %zu dropped "
+              "before round %d\n",
+              o.clients, o.plus ? "SecAgg+ graph" : "complete graph", graph.degree(), threshold, o.dim, drops,
+              o.drop_phase);
+  std::printf("%-15s %8s %12s %12s %12s %14s %14s\n", "round", "clients", "clients s", "s/client", "server s",
+              "sent B/client", "recv B/client");
+  for (std::size_t r = 0; r < 4; ++r) {
+    const double c = static_cast<double>(st.client_count[r] ? st.client_count[r] : 1);
+    std::printf("%-15s %8zu %12.3f %12.5f %12.3f %14.0f %14.0f\n", round_name(r), st.client_count[r],
+                st.client_seconds[r], st.client_seconds[r] / c, st.server_seconds[r],
+                static_cast<double>(st.sent[r]) / c, static_cast<double>(st.received[r]) / c);
+  }
+  std::printf("total: %.2f s wall (clients %.2f s, %.3f s per client; server %.2f s); bytes per client "
+              "(all rounds, mean over the %zu clients): sent %.0f, received %.0f; peak RSS %.0f MiB\n",
+              total, client_total, client_total / n, server_total, o.clients, static_cast<double>(sent) / n,
+              static_cast<double>(received) / n, peak_rss_mib());
+  std::printf(
+      "answered per phase: U1 %zu, U2 %zu, U3 %zu, U5 %zu; refused %llu, aborts %llu; sum %s the plain "
+      "sum of the survivors' inputs\n",
+      st.answered[0], st.answered[1], st.answered[2], st.answered[3],
+      static_cast<unsigned long long>(st.refused), static_cast<unsigned long long>(st.aborts),
+      exact ? "EQUALS" : "DIFFERS FROM");
+  return exact ? 0 : 1;
+}
+
+// --- federated demo ---------------------------------------------------------------------------
+
+struct client_data {
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+};
+
+/// Mean squared error of the linear model w (last entry: bias) on `d`.
+double mse(const std::vector<double>& w, const client_data& d) {
+  double s = 0;
+  for (std::size_t i = 0; i < d.y.size(); ++i) {
+    double p = w.back();
+    for (std::size_t j = 0; j + 1 < w.size(); ++j) p += w[j] * d.x[i][j];
+    s += (p - d.y[i]) * (p - d.y[i]);
+  }
+  return s / static_cast<double>(d.y.size());
+}
+
+/// Local training: `steps` full-batch gradient steps from w; returns the update Δ = w' − w.
+std::vector<float> local_update(const std::vector<double>& w, const client_data& d, int steps, double lr) {
+  auto v = w;
+  const double m = static_cast<double>(d.y.size());
+  for (int s = 0; s < steps; ++s) {
+    std::vector<double> g(v.size(), 0.0);
+    for (std::size_t i = 0; i < d.y.size(); ++i) {
+      double p = v.back();
+      for (std::size_t j = 0; j + 1 < v.size(); ++j) p += v[j] * d.x[i][j];
+      const double r = 2 * (p - d.y[i]) / m;
+      for (std::size_t j = 0; j + 1 < v.size(); ++j) g[j] += r * d.x[i][j];
+      g.back() += r;
+    }
+    for (std::size_t j = 0; j < v.size(); ++j) v[j] -= lr * g[j];
+  }
+  std::vector<float> delta(v.size());
+  for (std::size_t j = 0; j < v.size(); ++j) delta[j] = static_cast<float>(v[j] - w[j]);
+  return delta;
+}
+
+int run_federated(int rounds) {
+  constexpr std::size_t features = 31, dim = features + 1, num_clients = 12;
+  std::mt19937_64 gen(2024);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> truth(dim);
+  for (auto& t : truth) t = normal(gen);
+  std::vector<client_data> data(num_clients);
+  std::vector<std::uint64_t> weight(num_clients);
+  for (std::size_t c = 0; c < num_clients; ++c) {
+    weight[c] = 20 + gen() % 81; // samples: the integer weight of the weighted mean
+    for (std::uint64_t i = 0; i < weight[c]; ++i) {
+      std::vector<double> x(features);
+      for (auto& v : x) v = normal(gen) + 0.3 * static_cast<double>(c % 3); // mildly non-IID
+      double y = truth.back();
+      for (std::size_t j = 0; j < features; ++j) y += truth[j] * x[j];
+      data[c].x.push_back(std::move(x));
+      data[c].y.push_back(y + 0.1 * normal(gen));
+    }
+  }
+  // K·W·round(c·s) = 12·100·2^16 < 2^31: the encoder checks this and would refuse more.
+  const sa::fixed_point_encoder encoder({32, 1.0, 65536.0, num_clients, 100, 0});
+  std::vector<client_id> ids;
+  for (std::size_t c = 0; c < num_clients; ++c) ids.push_back(c + 1);
+  // 12 clients cannot reach 2^-40 / 2^-20 (choose() refuses and says so); a demo-sized 2^-20 / 2^-4.
+  const auto params = sa::secagg_plus_parameters::choose(num_clients, 0.1, 0.0, 20, 4);
+  std::printf("federated linear regression: %zu clients, model of %zu parameters, weighted updates [w, w·Δ] "
+              "as fixed point (scale 2^16, clip 1.0, modulus 2^32)\n",
+              num_clients, dim);
+  std::printf("SecAgg+ parameters for n = %zu, dropout 10%%, sigma 20, eta 4: degree %zu, threshold %zu\n",
+              num_clients, params.degree, params.threshold);
+  std::vector<double> w(dim, 0.0);
+  const auto global_loss = [&] {
+    double s = 0, m = 0;
+    for (std::size_t c = 0; c < num_clients; ++c) {
+      s += mse(w, data[c]) * static_cast<double>(weight[c]);
+      m += static_cast<double>(weight[c]);
+    }
+    return s / m;
+  };
+  std::printf("round 0: loss %.4f\n", global_loss());
+  bool all_exact = true;
+  for (int round = 1; round <= rounds; ++round) {
+    // Alternate the complete graph (SecAgg) and the SecAgg+ graph; drop one client in a phase
+    // that moves with the round (round 1: none).
+    const bool plus = round % 2 == 0;
+    const auto graph =
+        plus ? sa::neighbor_graph::random_regular(ids, params.degree, 100 + static_cast<std::uint64_t>(round))
+             : sa::neighbor_graph::complete(ids);
+    const std::size_t threshold = plus ? params.threshold : num_clients / 2 + 1;
+    std::map<client_id, int> drop;
+    if (round > 1) drop[ids[static_cast<std::size_t>(round) % num_clients]] = round % 4;
+    const sa::secagg_config config{static_cast<std::uint64_t>(round), dim + 1, 32, threshold};
+    std::vector<std::uint32_t> plain(dim + 1, 0); // plain sum of the submitted encodings
+    std::vector<double> float_num(dim, 0.0);
+    double float_den = 0;
+    std::size_t clipped = 0;
+    const auto input = [&](client_id u) {
+      const auto c = static_cast<std::size_t>(u - 1);
+      const auto delta = local_update(w, data[c], 5, 0.05);
+      std::vector<std::uint32_t> enc(dim + 1);
+      clipped += encoder.encode_weighted(delta, weight[c], enc);
+      for (std::size_t i = 0; i < enc.size(); ++i) plain[i] += enc[i];
+      for (std::size_t i = 0; i < dim; ++i)
+        float_num[i] += static_cast<double>(weight[c]) * std::clamp(static_cast<double>(delta[i]), -1.0, 1.0);
+      float_den += static_cast<double>(weight[c]);
+      return enc;
+    };
+    const auto st = run_round(config, graph, drop, input);
+    if (st.aborted) continue;
+    const bool exact = st.sum == plain;
+    all_exact = all_exact && exact;
+    std::vector<float> mean(dim);
+    encoder.decode_weighted_mean(st.sum, mean);
+    double max_err = 0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      max_err = std::max(max_err, std::abs(static_cast<double>(mean[i]) - float_num[i] / float_den));
+      w[i] += static_cast<double>(mean[i]);
+    }
+    std::uint64_t bytes = 0;
+    for (std::size_t r = 0; r < 4; ++r) bytes += st.sent[r] + st.received[r];
+    std::string dropped = "none";
+    if (!drop.empty())
+      dropped = "client " + std::to_string(drop.begin()->first) + " before '" +
+                round_name(static_cast<std::size_t>(drop.begin()->second)) + "'";
+    std::printf("round %d (%s, t = %zu, dropped: %s): U1/U2/U3/U5 = %zu/%zu/%zu/%zu, refused %llu, aborts "
+                "%llu, %.1f KiB per client; secure sum %s plain sum of encodings; |mean − float mean| ≤ %.2e "
+                "(%zu clipped); loss %.4f\n",
+                round, plus ? "SecAgg+" : "SecAgg", threshold, dropped.c_str(), st.answered[0],
+                st.answered[1], st.answered[2], st.answered[3], static_cast<unsigned long long>(st.refused),
+                static_cast<unsigned long long>(st.aborts),
+                static_cast<double>(bytes) / 1024.0 / static_cast<double>(num_clients),
+                exact ? "==" : "!=", max_err, clipped, global_loss());
+  }
+  std::printf("%s\n", all_exact ? "every secure sum equals the plain sum exactly" : "MISMATCH");
+  return all_exact ? 0 : 1;
+}
+
+[[noreturn]] void usage(const char* what) {
+  std::fprintf(stderr,
+               "%s\nusage: 08_secure_aggregation [--rounds N]\n"
+               "       08_secure_aggregation --clients N --dim D --dropout P [--graph complete|plus] "
+               "[--adversary G] [--drop-phase 0..3] [--seed S] [--csv]\n",
+               what);
+  std::exit(2);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  bench_options o;
+  bool bench = false;
+  int rounds = 6;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--clients") {
+      o.clients = std::stoul(value());
+      bench = true;
+    } else if (a == "--dim") {
+      o.dim = std::stoul(value());
+      bench = true;
+    } else if (a == "--dropout") {
+      o.dropout = std::stod(value());
+      bench = true;
+    } else if (a == "--adversary") {
+      o.adversary = std::stod(value());
+    } else if (a == "--graph") {
+      const auto g = value();
+      if (g != "complete" && g != "plus") usage(("unknown graph " + g).c_str());
+      o.plus = g == "plus";
+      bench = true;
+    } else if (a == "--drop-phase") {
+      o.drop_phase = std::stoi(value());
+      if (o.drop_phase < 0 || o.drop_phase > 3) usage("--drop-phase must be 0..3");
+    } else if (a == "--seed") {
+      o.seed = std::stoull(value());
+    } else if (a == "--csv") {
+      o.csv = true;
+    } else if (a == "--rounds") {
+      rounds = std::stoi(value());
+    } else {
+      usage(("unknown option " + a).c_str());
+    }
+  }
+  try {
+    return bench ? run_benchmark(o) : run_federated(rounds);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
