@@ -218,7 +218,7 @@ private:
           ++metrics.rejected; // not in flight: unknown, duplicate or already applied
           continue;
         }
-        wire::detail::check_expected(decoded, model_.layout(), flight->second.version);
+        wire::check_model_message(decoded, model_.layout(), flight->second.version);
         if constexpr (Availability::simulated) {
           held_.insert_or_assign(decoded.sender(), *whole);
           continue;

@@ -74,7 +74,7 @@ public:
       if (decoded.kind() == wire::message_kind::control &&
           decoded.tag() == static_cast<std::uint32_t>(control_tag::shutdown))
         return host_event::shutdown;
-      wire::detail::check_expected(decoded, layout_, decoded.round());
+      wire::check_model_message(decoded, layout_, decoded.round());
       if (decoded.kind() != wire::message_kind::global_model)
         throw malformed_message("client host: expected a global model");
       train_and_reply(received->to, decoded);

@@ -290,7 +290,7 @@ private:
         ++metrics.stale;
         return;
       }
-      wire::detail::check_expected(*decoded, model_.layout(), r);
+      wire::check_model_message(*decoded, model_.layout(), r);
     } catch (const malformed_message&) {
       ++metrics.malformed;
       return;

@@ -667,28 +667,29 @@ private:
   return out;
 }
 
-namespace detail {
-inline void check_expected(const decoded_message& d, const model_layout& expected,
-                           std::uint64_t expected_round) {
+/// The checks a receiver of a decoded model message needs: a global_model or client_update, not a
+/// chunk, for `expected_round`, with `expected`'s layout hash, dtype and element count. Throws
+/// malformed_message naming the mismatch.
+inline void check_model_message(const decoded_message& d, const model_layout& expected,
+                                std::uint64_t expected_round) {
   const auto& h = d.header();
-  if (h.kind == message_kind::control) malformed("expected a model message, got a control message");
+  if (h.kind == message_kind::control) detail::malformed("expected a model message, got a control message");
   if (h.is_chunked())
-    malformed("chunk " + std::to_string(h.chunk_index) + " of " + std::to_string(h.chunk_count) +
-              ": reassemble the chunks before checking the model");
+    detail::malformed("chunk " + std::to_string(h.chunk_index) + " of " + std::to_string(h.chunk_count) +
+                      ": reassemble the chunks before checking the model");
   if (h.round != expected_round)
-    malformed("wrong round: the message is for round " + std::to_string(h.round) + ", expected round " +
-              std::to_string(expected_round));
+    detail::malformed("wrong round: the message is for round " + std::to_string(h.round) +
+                      ", expected round " + std::to_string(expected_round));
   if (h.layout_hash != expected.hash())
-    malformed("wrong layout hash " + hex(h.layout_hash) + ", the expected layout hashes to " +
-              hex(expected.hash()));
+    detail::malformed("wrong layout hash " + detail::hex(h.layout_hash) + ", the expected layout hashes to " +
+                      detail::hex(expected.hash()));
   if (!expected.is_uniform(h.type))
-    malformed(std::string("dtype ") + to_string(h.type) +
-              " differs from the expected layout's element types");
+    detail::malformed(std::string("dtype ") + to_string(h.type) +
+                      " differs from the expected layout's element types");
   if (h.element_count != expected.total_size())
-    malformed("element count " + std::to_string(h.element_count) + " differs from the expected layout's " +
-              std::to_string(expected.total_size()));
+    detail::malformed("element count " + std::to_string(h.element_count) +
+                      " differs from the expected layout's " + std::to_string(expected.total_size()));
 }
-} // namespace detail
 
 /// decode() plus the checks a receiver of a model message needs: a global_model or
 /// client_update, not a chunk, for `expected_round`, with `expected`'s layout hash, dtype and
@@ -696,7 +697,7 @@ inline void check_expected(const decoded_message& d, const model_layout& expecte
 [[nodiscard]] inline decoded_message decode_for(std::span<const std::byte> bytes,
                                                 const model_layout& expected, std::uint64_t expected_round) {
   auto d = decode(bytes);
-  detail::check_expected(d, expected, expected_round);
+  check_model_message(d, expected, expected_round);
   return d;
 }
 
@@ -704,7 +705,7 @@ inline void check_expected(const decoded_message& d, const model_layout& expecte
 [[nodiscard]] inline decoded_message decode_for(const message& m, const model_layout& expected,
                                                 std::uint64_t expected_round) {
   auto d = decode(m);
-  detail::check_expected(d, expected, expected_round);
+  check_model_message(d, expected, expected_round);
   return d;
 }
 
