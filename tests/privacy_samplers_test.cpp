@@ -210,6 +210,28 @@ TEST(PrivacySamplers, AddNoiseTailAndSizes) {
   for (float v : y) EXPECT_EQ(v, 2.0f);
 }
 
+TEST(PrivacySamplers, ScaleAndAddNoiseIsOnePassOfBoth) {
+  // same seed: α·x + noise equals α·x then add_gaussian_noise, for float (in place) and double
+  for (std::size_t n : {1u, 256u, 1000u}) {
+    auto g1 = secure_rng::reproducible(reproducible_seed{4});
+    auto g2 = secure_rng::reproducible(reproducible_seed{4});
+    std::vector<float> a(n), b(n);
+    for (std::size_t i = 0; i < n; ++i) a[i] = b[i] = static_cast<float>(i) - 17.5f;
+    scale_and_add_gaussian_noise(g1, std::span<float>(a), 0.25, 0.3);
+    for (float& v : b) v *= 0.25f;
+    add_gaussian_noise(g2, std::span<float>(b), 0.3);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(a[i], b[i], 1e-5f * (1 + std::abs(b[i])));
+  }
+  auto g = secure_rng::reproducible(reproducible_seed{4});
+  std::vector<double> d(300, 2.0);
+  scale_and_add_gaussian_noise(g, std::span<double>(d), 0.5, 0.0);
+  for (double v : d) EXPECT_EQ(v, 1.0);
+  EXPECT_THROW(scale_and_add_gaussian_noise(g, std::span<double>(d), std::nan(""), 1.0),
+               fedpp::invalid_config);
+  EXPECT_THROW(scale_and_add_gaussian_noise(g, std::span<double>(d), 1.0, -2.0), fedpp::invalid_config);
+  for (double v : d) EXPECT_EQ(v, 1.0);
+}
+
 TEST(PrivacySamplers, DiscreteGaussianChiSquare) {
   auto g = secure_rng::reproducible(reproducible_seed{5});
   const double sigma = 1.5;

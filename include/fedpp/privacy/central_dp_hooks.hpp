@@ -91,9 +91,8 @@ public:
   /// Server hook: mean over |S| → Σ/(qN) + N(0, (σC/(qN))²).
   void on_aggregate(std::span<T> mean_delta, std::uint64_t /*round*/) {
     const double qn = options_.sampling_rate * static_cast<double>(options_.population);
-    const auto rescale = static_cast<T>(static_cast<double>(reports_) / qn);
-    for (T& v : mean_delta) v *= rescale;
-    add_gaussian_noise(gen_, mean_delta, options_.noise_multiplier * sensitivity() / qn);
+    scale_and_add_gaussian_noise(gen_, mean_delta, static_cast<double>(reports_) / qn,
+                                 options_.noise_multiplier * sensitivity() / qn);
   }
 
   /// Server hook: account for the round, report ε, adapt C.

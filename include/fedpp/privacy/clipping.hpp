@@ -4,6 +4,8 @@
 #pragma once
 
 #include "fedpp/error.hpp"
+#include "fedpp/kernels/reductions.hpp"
+#include "fedpp/kernels/scale.hpp"
 #include "fedpp/tensor/model_layout.hpp"
 
 #include <cmath>
@@ -17,9 +19,7 @@ namespace fedpp::privacy {
 /// ‖x‖₂ accumulated in double.
 template <std::floating_point T>
 [[nodiscard]] double l2_norm(std::span<const T> x) noexcept {
-  double s = 0;
-  for (T v : x) s += static_cast<double>(v) * static_cast<double>(v);
-  return std::sqrt(s);
+  return std::sqrt(kernels::squared_norm(x)); // vectorized, double accumulators
 }
 
 /// Scales x to norm `bound` when ‖x‖₂ > bound (x ← x·min(1, C/‖x‖)); returns the norm before.
@@ -30,8 +30,7 @@ double clip_flat(std::span<T> x, double bound) {
                          " must be positive and finite");
   const double norm = l2_norm(std::span<const T>(x));
   if (norm > bound) {
-    const auto f = static_cast<T>(bound / norm);
-    for (T& v : x) v *= f;
+    kernels::scale(x, static_cast<T>(bound / norm));
   }
   return norm;
 }

@@ -61,10 +61,11 @@ template <class VU, class VF>
 }
 
 /// Box–Muller on one column group: pairs of rows (2p, 2p + 1), p < 8, of a 16-wide word tile;
-/// writes scale·z to out (or adds it when `add`), same positions. VU/VI/VF: 1, 8 or 16 lanes.
+/// writes scale·z to out (or keep·out + scale·z when `add`), same positions. VU/VI/VF: 1, 8 or 16
+/// lanes.
 template <class VU, class VI, class VF>
-[[gnu::always_inline]] inline void box_muller_lanes(const std::uint32_t* w, float scale, float* out,
-                                                    bool add) noexcept {
+[[gnu::always_inline]] inline void box_muller_lanes(const std::uint32_t* w, float scale, float* out, bool add,
+                                                    float keep) noexcept {
   for (std::size_t p = 0; p < 8; ++p) {
     VU a, b;
     std::memcpy(&a, w + 32 * p, sizeof a);
@@ -93,8 +94,8 @@ template <class VU, class VI, class VF>
       VF d0, d1;
       std::memcpy(&d0, o0, sizeof d0);
       std::memcpy(&d1, o1, sizeof d1);
-      z0 = z0 + d0;
-      z1 = z1 + d1;
+      z0 = keep * d0 + z0;
+      z1 = keep * d1 + z1;
     }
     std::memcpy(o0, &z0, sizeof z0);
     std::memcpy(o1, &z1, sizeof z1);
@@ -102,35 +103,40 @@ template <class VU, class VI, class VF>
 }
 
 /// Scalar reference: the same arithmetic one lane at a time.
-inline void box_muller_scalar(const std::uint32_t* w, float scale, float* out, bool add) noexcept {
-  for (std::size_t l = 0; l < 16; ++l) box_muller_lanes<u32x1, i32x1, f32x1>(w + l, scale, out + l, add);
+inline void box_muller_scalar(const std::uint32_t* w, float scale, float* out, bool add,
+                              float keep = 1.0f) noexcept {
+  for (std::size_t l = 0; l < 16; ++l)
+    box_muller_lanes<u32x1, i32x1, f32x1>(w + l, scale, out + l, add, keep);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 /// 16 lanes of AVX-512.
 __attribute__((target("avx512f"))) inline void box_muller_avx512(const std::uint32_t* w, float scale,
-                                                                 float* out, bool add) noexcept {
-  box_muller_lanes<u32x16, i32x16, f32x16>(w, scale, out, add);
+                                                                 float* out, bool add, float keep) noexcept {
+  box_muller_lanes<u32x16, i32x16, f32x16>(w, scale, out, add, keep);
 }
 /// Two halves of 8 AVX2 lanes.
 __attribute__((target("avx2"))) inline void box_muller_avx2(const std::uint32_t* w, float scale, float* out,
-                                                            bool add) noexcept {
-  box_muller_lanes<u32x8, i32x8, f32x8>(w, scale, out, add);
-  box_muller_lanes<u32x8, i32x8, f32x8>(w + 8, scale, out + 8, add);
+                                                            bool add, float keep) noexcept {
+  box_muller_lanes<u32x8, i32x8, f32x8>(w, scale, out, add, keep);
+  box_muller_lanes<u32x8, i32x8, f32x8>(w + 8, scale, out + 8, add, keep);
 }
 #endif
 
-/// 256 samples scale·z from 256 interleaved words on the given path (the caller checked it).
-inline void box_muller(simd_path path, const std::uint32_t* w, float scale, float* out, bool add) noexcept {
+/// 256 samples from 256 interleaved words on the given path (the caller checked it):
+/// out = scale·z, or keep·out + scale·z when `add`.
+inline void box_muller(simd_path path, const std::uint32_t* w, float scale, float* out, bool add,
+                       float keep = 1.0f) noexcept {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (path == simd_path::avx512) return box_muller_avx512(w, scale, out, add);
-  if (path == simd_path::avx2) return box_muller_avx2(w, scale, out, add);
+  if (path == simd_path::avx512) return box_muller_avx512(w, scale, out, add, keep);
+  if (path == simd_path::avx2) return box_muller_avx2(w, scale, out, add, keep);
 #endif
-  box_muller_scalar(w, scale, out, add);
+  box_muller_scalar(w, scale, out, add, keep);
 }
 
+// x = scale·z (add false) or keep·x + scale·z (add true).
 template <std::floating_point T>
-void gaussian_into(secure_rng& gen, std::span<T> x, float scale, bool add) {
+void gaussian_into(secure_rng& gen, std::span<T> x, float scale, bool add, T keep = T(1)) {
   const simd_path path = best_simd_path();
   alignas(64) std::array<std::uint32_t, gaussian_block> words;
   alignas(64) std::array<float, gaussian_block> z;
@@ -138,14 +144,14 @@ void gaussian_into(secure_rng& gen, std::span<T> x, float scale, bool add) {
   if constexpr (std::is_same_v<T, float>) { // whole blocks straight into x
     for (; x.size() - i >= gaussian_block; i += gaussian_block) {
       gen.next_interleaved(words);
-      box_muller(path, words.data(), scale, x.data() + i, add);
+      box_muller(path, words.data(), scale, x.data() + i, add, keep);
     }
   }
   for (; i < x.size(); i += gaussian_block) {
     gen.next_interleaved(words);
     box_muller(path, words.data(), scale, z.data(), false);
     const std::size_t n = std::min(gaussian_block, x.size() - i);
-    for (std::size_t j = 0; j < n; ++j) x[i + j] = (add ? x[i + j] : T(0)) + static_cast<T>(z[j]);
+    for (std::size_t j = 0; j < n; ++j) x[i + j] = (add ? keep * x[i + j] : T(0)) + static_cast<T>(z[j]);
   }
 }
 
@@ -171,6 +177,17 @@ template <std::floating_point T>
 void add_gaussian_noise(secure_rng& gen, std::span<T> x, double stddev) {
   detail::check_stddev("add_gaussian_noise", stddev);
   detail::gaussian_into(gen, x, static_cast<float>(stddev), true);
+}
+
+/// x ← α·x + N(0, stddev²) in one pass (the fixed-denominator rescale of central DP and the
+/// noise together). Throws invalid_config (x unchanged) for a bad stddev or a non-finite α.
+template <std::floating_point T>
+void scale_and_add_gaussian_noise(secure_rng& gen, std::span<T> x, double alpha, double stddev) {
+  detail::check_stddev("scale_and_add_gaussian_noise", stddev);
+  if (!std::isfinite(alpha))
+    throw invalid_config("scale_and_add_gaussian_noise: alpha = " + std::to_string(alpha) +
+                         " must be finite");
+  detail::gaussian_into(gen, x, static_cast<float>(stddev), true, static_cast<T>(alpha));
 }
 
 } // namespace fedpp::privacy
