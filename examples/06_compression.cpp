@@ -85,9 +85,10 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
   auto model = job.model.make_parameters(o.seed);
   const fmnist_job::trainer<Model> train{&job, o.seed};
   scheme_encoder encoder(scheme);
-  // FetchSGD state (Rothchild et al. 2020, Algorithm 1): server-side momentum and error
-  // accumulation in sketch space, top-k of the error sketch applied each round.
-  const std::size_t sketch_rows = 5, sketch_cols = 64 * 64; // 5 × 4096 cells ≈ D / 8 for the MLP
+  // FetchSGD state (Rothchild et al. 2020, Algorithm 1, without momentum): error accumulation in
+  // sketch space with hashes fixed for the whole run; the top 1% recovered from the error sketch
+  // is applied and its sketch subtracted from the error.
+  const std::size_t sketch_rows = 5, sketch_cols = 64 * 256; // 5 × 16384 cells ≈ D / 2 for the MLP
   std::optional<fc::count_sketch> sketch_error;
   run_result result{scheme, 0, 0, 0};
   fedpp::rng sampler_rng(o.seed);
@@ -105,7 +106,7 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
 
     fc::compressed_fedavg compressed(layout);
     fedpp::fedavg<float> dense(layout);
-    fc::sketch_aggregator sketches(sketch_rows, sketch_cols, layout.total_size(), o.seed + r);
+    fc::sketch_aggregator sketches(sketch_rows, sketch_cols, layout.total_size(), o.seed);
     std::vector<fc::count_sketch> client_sketches;
     std::vector<fedpp::message> sketch_messages;
     for (std::size_t i = 0; i < o.clients_per_round; ++i) {
@@ -114,7 +115,7 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
       auto delta = res.model.span();
       for (std::size_t j = 0; j < delta.size(); ++j) delta[j] -= model.span()[j];
       if (scheme == "sketch") {
-        fc::count_sketch s(sketch_rows, sketch_cols, layout.total_size(), o.seed + r);
+        fc::count_sketch s(sketch_rows, sketch_cols, layout.total_size(), o.seed);
         s.insert(delta);
         std::vector<std::byte> p;
         s.serialize(p);
@@ -131,7 +132,8 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
       result.bytes_up += m.size();
       const auto d = fedpp::wire::decode(m);
       if (scheme == "none") {
-        dense.accumulate(fedpp::client_update<float>::from_flat(c, layout, d.template payload<float>(), d.weight()));
+        dense.accumulate(
+            fedpp::client_update<float>::from_flat(c, layout, d.template payload<float>(), d.weight()));
       } else {
         compressed.accumulate(fc::read_compressed_update(d, layout, r));
       }
@@ -152,12 +154,6 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
       applied.insert(step);
       sketch_error->add_scaled(applied, -1.0F);
       for (std::size_t j = 0; j < idx.size(); ++j) model.span()[idx[j]] += val[j];
-      // the next round hashes with another seed: carry the error over as a fresh sketch
-      std::vector<float> carry(layout.total_size());
-      sketch_error->estimate_all(carry);
-      fc::count_sketch next(sketch_rows, sketch_cols, layout.total_size(), o.seed + r + 1);
-      next.insert(carry);
-      sketch_error.emplace(std::move(next));
     } else {
       const auto mean = scheme == "none" ? std::move(dense).report() : std::move(compressed).report();
       for (std::size_t j = 0; j < mean.size(); ++j) model.span()[j] += mean.span()[j];
@@ -181,7 +177,7 @@ int main(int argc, char** argv) try {
   fmnist_job::options o;
   o.rounds = 100;
   o.central = false;
-  std::string schemes = "none,fp16,q8,q4,top1_ef,top1,sign_ef,sketch";
+  std::string schemes = "none,fp16,q8,q4,top1_ef,top1,sign_ef"; // "sketch": see docs (diverges)
   std::string csv_dir;
   std::size_t eval_every = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
