@@ -48,16 +48,18 @@ struct central_dp_options {
 template <element_type T, class Accountant = rdp_accountant>
 class central_dp_hooks {
 public:
-  /// Throws invalid_config for σ < 0, C ≤ 0, q outside (0, 1] or N = 0.
+  /// Throws invalid_config for σ ≤ 0 (the accountant has nothing to charge for σ = 0: that is no
+  /// DP), C ≤ 0, q outside (0, 1] or N = 0.
   central_dp_hooks(central_dp_options options, model_layout layout, secure_rng gen = secure_rng{},
                    Accountant accountant = Accountant{},
                    std::optional<adaptive_clipping> adaptive = std::nullopt)
       : options_(std::move(options)), layout_(std::move(layout)), gen_(std::move(gen)),
         accountant_(std::move(accountant)), adaptive_(std::move(adaptive)) {
-    if (!(options_.noise_multiplier >= 0) || !(options_.clip_norm > 0) ||
+    if (!(options_.noise_multiplier > 0) || !std::isfinite(options_.noise_multiplier) ||
+        !(options_.clip_norm > 0) || !std::isfinite(options_.clip_norm) ||
         !(options_.sampling_rate > 0 && options_.sampling_rate <= 1) || options_.population == 0)
       throw invalid_config(
-          "central_dp_hooks: need sigma >= 0, C > 0, q in (0, 1], N > 0; got sigma = " +
+          "central_dp_hooks: need sigma > 0, C > 0 (finite), q in (0, 1], N > 0; got sigma = " +
           std::to_string(options_.noise_multiplier) + ", C = " + std::to_string(options_.clip_norm) +
           ", q = " + std::to_string(options_.sampling_rate) + ", N = " + std::to_string(options_.population));
     if (!options_.per_layer_bounds.empty() && options_.per_layer_bounds.size() != layout_.num_tensors())
