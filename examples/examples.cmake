@@ -22,4 +22,15 @@ if(FEDPP_BUILD_TESTS)
                          example_02_fashion_mnist_fedasync_simulated PROPERTIES LABELS example TIMEOUT 300
                          PASS_REGULAR_EXPRESSION "federated: test accuracy")
   endif()
+  # Examples 04 (robust aggregation under attack) and 05 (server optimizers, drift), briefly.
+  if(TARGET 04_robust_aggregation)
+    add_test(NAME example_04_robust_aggregation_smoke
+             COMMAND 04_robust_aggregation --aggregator median --attack signflip --fraction 0.2 --rounds 2 --clients 20)
+    set_tests_properties(example_04_robust_aggregation_smoke PROPERTIES LABELS example TIMEOUT 300
+                         PASS_REGULAR_EXPRESSION "final accuracy")
+  endif()
+  if(TARGET 05_server_optimizers)
+    add_test(NAME example_05_server_optimizers_smoke COMMAND 05_server_optimizers --model softmax --rounds 3)
+    set_tests_properties(example_05_server_optimizers_smoke PROPERTIES LABELS example TIMEOUT 300)
+  endif()
 endif()

@@ -201,7 +201,7 @@ struct trainer {
     return {std::move(params),
             fedpp::update_kind::weights,
             static_cast<double>(view.size()),
-            {{"train_loss", result.mean_loss}}};
+            {{"train_loss", result.mean_loss}, {"local_steps", static_cast<double>(result.num_steps)}}};
   }
 };
 

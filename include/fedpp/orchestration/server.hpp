@@ -290,7 +290,19 @@ private:
         ++metrics.stale;
         return;
       }
-      wire::check_model_message(*decoded, model_.layout(), r);
+      if constexpr (requires { hooks_.decode_update(*decoded, std::span<T>{}); }) {
+        // A compressed payload (raw bytes) is the hooks' to check; its header must still name
+        // this round and this model.
+        if (decoded->header().encoding != wire::payload_encoding::dense) {
+          if (decoded->round() != r || decoded->layout_hash() != model_.layout().hash() ||
+              decoded->header().is_chunked())
+            throw malformed_message("server: a compressed update for another round or model");
+        } else {
+          wire::check_model_message(*decoded, model_.layout(), r);
+        }
+      } else {
+        wire::check_model_message(*decoded, model_.layout(), r);
+      }
     } catch (const malformed_message&) {
       ++metrics.malformed;
       return;
