@@ -331,7 +331,7 @@ private:
     if (mask != 0xffffffffU)
       for (auto& w : y) w &= mask;
     detail::wipe(input_.data(), input_.size() * sizeof(std::uint32_t));
-    input_.clear();
+    std::vector<std::uint32_t>().swap(input_); // release the memory: a host may simulate many clients
     ep.send(server_endpoint, wire::encode_control(config_.round, id_, detail::tag_masked,
                                                   std::as_bytes(std::span<const std::uint32_t>(y))));
     state_ = state::masked;

@@ -74,22 +74,58 @@ inline std::array<std::uint64_t, shamir_words> secret_to_words(const key32& s) n
   return w;
 }
 
-/// Lagrange interpolation at 0 of the first `t` shares, word `j`.
-inline std::uint64_t interpolate_at(std::span<const shamir_share> shares, std::size_t j,
-                                    std::uint64_t at) noexcept {
-  std::uint64_t acc = 0;
-  for (std::size_t i = 0; i < shares.size(); ++i) {
-    std::uint64_t num = 1;
-    std::uint64_t den = 1;
-    for (std::size_t m = 0; m < shares.size(); ++m) {
-      if (m == i) continue;
-      num = fmul(num, fsub(at, shares[m].x));
-      den = fmul(den, fsub(shares[i].x, shares[m].x));
-    }
-    acc = fadd(acc, fmul(shares[i].y[j], fmul(num, finv(den))));
+/// Inverts every (non-zero) element of `v` in place with one field inversion (Montgomery's
+/// trick: prefix products, one inverse, then the products unwound).
+inline void batch_invert(std::span<std::uint64_t> v) {
+  std::vector<std::uint64_t> prefix(v.size());
+  std::uint64_t acc = 1;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    prefix[i] = acc;
+    acc = fmul(acc, v[i]);
   }
-  return acc;
+  auto inv = finv(acc);
+  for (std::size_t i = v.size(); i-- > 0;) {
+    const auto vi = v[i];
+    v[i] = fmul(inv, prefix[i]);
+    inv = fmul(inv, vi);
+  }
 }
+
+/// Lagrange interpolation through the points of `basis` (distinct), evaluated at any `at` that
+/// is none of them (0 for the secret, another share's point for the consistency check):
+/// f(at) = Σ_i y_i·λ_i(at), λ_i(at) = Π_{m≠i} (at − x_m)/(x_i − x_m) = P(at)/((at − x_i)·d_i) with
+/// P(at) = Π_m (at − x_m) and d_i = Π_{m≠i} (x_i − x_m). The 1/d_i are computed once per basis
+/// (O(t²)); each evaluation point then costs O(t) and one inversion, for all five words at once.
+class lagrange_basis {
+public:
+  explicit lagrange_basis(std::span<const shamir_share> basis) : basis_(basis), inv_den_(basis.size(), 1) {
+    for (std::size_t i = 0; i < basis.size(); ++i)
+      for (std::size_t m = 0; m < basis.size(); ++m)
+        if (m != i) inv_den_[i] = fmul(inv_den_[i], fsub(basis[i].x, basis[m].x));
+    batch_invert(inv_den_);
+  }
+  /// The five words of the interpolated polynomials at `at`.
+  [[nodiscard]] std::array<std::uint64_t, shamir_words> evaluate(std::uint64_t at) {
+    diff_.resize(basis_.size());
+    std::uint64_t product = 1;
+    for (std::size_t i = 0; i < basis_.size(); ++i) {
+      diff_[i] = fsub(at, basis_[i].x);
+      product = fmul(product, diff_[i]);
+    }
+    batch_invert(diff_);
+    std::array<std::uint64_t, shamir_words> out{};
+    for (std::size_t i = 0; i < basis_.size(); ++i) {
+      const auto weight = fmul(product, fmul(diff_[i], inv_den_[i]));
+      for (std::size_t j = 0; j < shamir_words; ++j) out[j] = fadd(out[j], fmul(basis_[i].y[j], weight));
+    }
+    return out;
+  }
+
+private:
+  std::span<const shamir_share> basis_;
+  std::vector<std::uint64_t> inv_den_;
+  std::vector<std::uint64_t> diff_;
+};
 
 } // namespace detail
 
@@ -151,15 +187,14 @@ inline std::uint64_t interpolate_at(std::span<const shamir_share> shares, std::s
         throw malformed_message("shamir_reconstruct: evaluation point " + std::to_string(shares[i].x) +
                                 " appears twice");
   }
-  const auto basis = shares.first(threshold);
-  std::array<std::uint64_t, shamir_words> words{};
-  for (std::size_t j = 0; j < shamir_words; ++j) {
-    words[j] = detail::interpolate_at(basis, j, 0);
-    for (std::size_t i = threshold; i < shares.size(); ++i)
-      if (detail::interpolate_at(basis, j, shares[i].x) != shares[i].y[j])
-        throw malformed_message("shamir_reconstruct: the share at point " + std::to_string(shares[i].x) +
-                                " is inconsistent with the first " + std::to_string(threshold) + " shares");
-  }
+  detail::lagrange_basis basis(shares.first(threshold));
+  auto words = basis.evaluate(0);
+  for (std::size_t i = threshold; i < shares.size(); ++i)
+    if (basis.evaluate(shares[i].x) != shares[i].y) {
+      detail::wipe(words.data(), sizeof(words));
+      throw malformed_message("shamir_reconstruct: the share at point " + std::to_string(shares[i].x) +
+                              " is inconsistent with the first " + std::to_string(threshold) + " shares");
+    }
   // Each word holds 7 bytes (the last 4): a larger value means inconsistent shares.
   for (std::size_t j = 0; j < shamir_words; ++j)
     if (words[j] >> (j + 1 < shamir_words ? 56 : 32) != 0)
