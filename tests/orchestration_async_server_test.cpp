@@ -5,6 +5,8 @@
 #include "fedpp/scheduling/polynomial_staleness.hpp"
 #include "fedpp/transport/in_process_transport.hpp"
 
+#include "support/threaded_federation.hpp"
+
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -42,27 +44,10 @@ struct recording_trainer {
   }
 };
 
-class federation {
-public:
-  federation(std::size_t n, recording_trainer trainer) : trainer_(std::move(trainer)) {
-    for (client_id c = 0; c < n; ++c)
-      threads_.emplace_back([this, c] {
-        auto endpoint = hub_.endpoint(c);
-        fedpp::client_host<float, recording_trainer, fedpp::in_process_endpoint> host(endpoint, trainer_,
-                                                                                      toy_layout());
-        host.serve(60s);
-      });
-  }
-  ~federation() {
-    hub_.close();
-    for (auto& t : threads_) t.join();
-  }
-  fedpp::in_process_transport& hub() { return hub_; }
-
-private:
-  fedpp::in_process_transport hub_;
-  recording_trainer trainer_;
-  std::vector<std::thread> threads_;
+using federation_base = test_support::threaded_federation<recording_trainer>;
+struct federation : federation_base {
+  federation(std::size_t n, recording_trainer trainer)
+      : federation_base(n, std::move(trainer), toy_layout()) {}
 };
 
 struct speed_by_id { // client c needs c + 1 simulated seconds, nobody drops out

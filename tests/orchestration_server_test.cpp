@@ -8,6 +8,8 @@
 #include "fedpp/scheduling/uniform_sampler.hpp"
 #include "fedpp/transport/in_process_transport.hpp"
 
+#include "support/threaded_federation.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -56,28 +58,10 @@ struct recording_trainer {
 };
 static_assert(fedpp::client_trainer<recording_trainer, float>);
 
-// N clients, each on its own endpoint and thread, serving until shutdown.
-class federation {
-public:
-  federation(std::size_t n, recording_trainer trainer) : trainer_(std::move(trainer)) {
-    for (client_id c = 0; c < n; ++c)
-      threads_.emplace_back([this, c] {
-        auto endpoint = hub_.endpoint(c);
-        fedpp::client_host<float, recording_trainer, fedpp::in_process_endpoint> host(endpoint, trainer_,
-                                                                                      toy_layout());
-        host.serve(60s);
-      });
-  }
-  ~federation() {
-    hub_.close();
-    for (auto& t : threads_) t.join();
-  }
-  fedpp::in_process_transport& hub() { return hub_; }
-
-private:
-  fedpp::in_process_transport hub_;
-  recording_trainer trainer_;
-  std::vector<std::thread> threads_;
+using federation_base = test_support::threaded_federation<recording_trainer>;
+struct federation : federation_base {
+  federation(std::size_t n, recording_trainer trainer)
+      : federation_base(n, std::move(trainer), toy_layout()) {}
 };
 
 std::vector<float> naive_fedavg(const std::vector<client_id>& clients, std::size_t size) {
