@@ -59,7 +59,7 @@ TEST(secagg_shamir, random_thresholds_points_and_subsets_reconstruct) {
     // Any one corrupted share beyond the first t is caught.
     for (std::size_t i = t; i < k; ++i) {
       auto bad = subset;
-      bad[i].y[gen() % shamir_words] ^= 1U << (gen() % 60);
+      bad[i].y[gen() % shamir_words] ^= std::uint64_t{1} << (gen() % 60);
       EXPECT_THROW((void)shamir_reconstruct(bad, t), malformed_message);
     }
   }
