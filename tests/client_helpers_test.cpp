@@ -27,7 +27,7 @@ TEST(ClientHelpers, DeltaIsTrainedMinusGlobal) {
 
 TEST(ClientHelpers, DeltaOfAFlatModelKeepsItsLayout) {
   fedpp::model_layout layout;
-  layout.add("w", {2}).add("b", {1});
+  layout.add("w", {2}, fedpp::dtype::f64).add("b", {1}, fedpp::dtype::f64);
   fedpp::flat_model<double> trained(layout);
   trained.span()[0] = 3;
   trained.span()[2] = -1;
