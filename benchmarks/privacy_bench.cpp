@@ -3,6 +3,7 @@
 // an aggregate of D = 4M float reports bytes/s with bytes = D·4 (the aggregate, read once for the
 // norm and once more to rescale + noise), to be read against BM_reference_read_bandwidth
 // (benchmarks/kernels_bench.cpp; run with a filter that includes it); both in real time.
+#include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/privacy/clipping.hpp"
 #include "fedpp/privacy/discrete_gaussian.hpp"
 #include "fedpp/privacy/gaussian_noise.hpp"
@@ -129,5 +130,20 @@ void BM_privacy_clip_and_noise_fused_4M(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * aggregate_size * sizeof(float)));
 }
 BENCHMARK(BM_privacy_clip_and_noise_fused_4M)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The fused form with the noise on a pool of state.range(0) threads (same noise as serial; the
+// norm pass stays serial). Compare with the 1-thread reference figure knowing it uses more cores.
+void BM_privacy_clip_and_noise_fused_4M_pool(benchmark::State& state) {
+  fedpp::parallel::thread_pool pool(static_cast<std::size_t>(state.range(0)));
+  secure_rng gen;
+  auto x = aggregate();
+  for (auto _ : state) {
+    const double norm = l2_norm(std::span<const float>(x));
+    scale_and_add_gaussian_noise(pool, gen, std::span<float>(x), norm > 1.0 ? 1.0 / norm : 1.0, 1e-4);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * aggregate_size * sizeof(float)));
+}
+BENCHMARK(BM_privacy_clip_and_noise_fused_4M_pool)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 } // namespace

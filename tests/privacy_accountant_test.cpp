@@ -36,6 +36,19 @@ TEST(PrivacyAccountant, PldExactGaussian) {
   EXPECT_NEAR(pld.epsilon(1e-5), 4.37718, 1e-3);
 }
 
+TEST(PrivacyAccountant, PldEpsilonInvertsItsDelta) {
+  // ε comes from suffix sums in closed form; δ(ε) sums the grid directly: they must agree
+  pld_accountant p;
+  p.compose(0.05, 1.5, 20);
+  for (double d : {1e-3, 1e-7}) {
+    const double e = p.epsilon(d);
+    ASSERT_GT(e, 0);
+    EXPECT_NEAR(p.delta(e), d, 1e-6 * d);
+    EXPECT_GT(p.delta(e * (1 - 1e-4)), d);
+  }
+  EXPECT_EQ(p.epsilon(0.999), 0.0); // δ(0) is below 0.999
+}
+
 TEST(PrivacyAccountant, MonotoneInSigmaQAndSteps) {
   auto eps = [](double q, double s, std::uint64_t t) { return epsilon_for<rdp_accountant>(q, s, t, 1e-5); };
   EXPECT_GT(eps(0.01, 0.8, 100), eps(0.01, 1.0, 100));

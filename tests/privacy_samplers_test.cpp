@@ -97,6 +97,57 @@ TEST(PrivacySamplers, StreamOrderAndCounterEnd) {
   EXPECT_EQ(we, wn);
 }
 
+TEST(PrivacySamplers, SkipBatchesEqualsThatManyCalls) {
+  const std::array<std::uint32_t, 8> key{8, 7, 6, 5, 4, 3, 2, 1};
+  for (std::uint32_t start : {0u, 5u, 0xffffffffu - 15u - 32u, 0xffffffffu - 20u, 0xfffffff9u}) {
+    for (std::uint64_t n : {0u, 1u, 2u, 3u, 4u, 7u}) {
+      secure_rng stepped(key, {3, 0, 0}, start), skipped(key, {3, 0, 0}, start);
+      std::array<std::uint32_t, 256> a{}, b{};
+      for (std::uint64_t i = 0; i < n; ++i) stepped.next_interleaved(a);
+      skipped.skip_batches(n);
+      stepped.next_interleaved(a);
+      skipped.next_interleaved(b);
+      EXPECT_EQ(a, b) << "start " << start << " n " << n;
+    }
+  }
+  // a whole nonce (2^28 batches) further is the next nonce's start
+  secure_rng far(key, {3, 0, 0}, 0), next(key, {4, 0, 0}, 0);
+  far.skip_batches(std::uint64_t{1} << 28);
+  std::array<std::uint32_t, 256> a{}, b{};
+  far.next_interleaved(a);
+  next.next_interleaved(b);
+  EXPECT_EQ(a, b);
+}
+
+TEST(PrivacySamplers, ParallelNoiseEqualsSerialNoiseForAnyPoolSize) {
+  for (std::size_t threads : {1u, 2u, 3u}) {
+    fedpp::parallel::thread_pool pool(threads);
+    for (std::size_t n : {0u, 1u, 65536u, 65537u, 3u * 65536u + 100u}) {
+      auto g1 = secure_rng::reproducible(reproducible_seed{31});
+      auto g2 = secure_rng::reproducible(reproducible_seed{31});
+      std::vector<float> a(n, 1.0f), b(n, 1.0f);
+      add_gaussian_noise(g1, std::span<float>(a), 0.7);
+      add_gaussian_noise(pool, g2, std::span<float>(b), 0.7);
+      ASSERT_EQ(a, b) << threads << " threads, n = " << n;
+      scale_and_add_gaussian_noise(g1, std::span<float>(a), 0.5, 0.2);
+      scale_and_add_gaussian_noise(pool, g2, std::span<float>(b), 0.5, 0.2);
+      ASSERT_EQ(a, b) << threads << " threads, n = " << n;
+      std::vector<double> c(n), d(n);
+      add_gaussian_noise(g1, std::span<double>(c), 2.0);
+      add_gaussian_noise(pool, g2, std::span<double>(d), 2.0);
+      ASSERT_EQ(c, d);
+      EXPECT_EQ(g1.next_u64(), g2.next_u64()); // both generators end at the same place
+    }
+  }
+  fedpp::parallel::thread_pool pool(2);
+  auto g = secure_rng::reproducible(reproducible_seed{1});
+  std::vector<float> y(10, 2.0f);
+  EXPECT_THROW(add_gaussian_noise(pool, g, std::span<float>(y), -1.0), fedpp::invalid_config);
+  EXPECT_THROW(scale_and_add_gaussian_noise(pool, g, std::span<float>(y), INFINITY, 1.0),
+               fedpp::invalid_config);
+  for (float v : y) EXPECT_EQ(v, 2.0f);
+}
+
 TEST(PrivacySamplers, BoxMullerEverySimdPathMatchesTheScalarReference) {
   auto g = secure_rng::reproducible(reproducible_seed{21});
   std::array<std::uint32_t, 256> w{};

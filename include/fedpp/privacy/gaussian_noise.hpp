@@ -17,6 +17,7 @@
 #pragma once
 
 #include "fedpp/error.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/privacy/detail/simd_path.hpp"
 #include "fedpp/privacy/secure_rng.hpp"
 
@@ -155,6 +156,23 @@ void gaussian_into(secure_rng& gen, std::span<T> x, float scale, bool add, T kee
   }
 }
 
+// Samples per task of the parallel overloads: 256 batches of 16 blocks.
+inline constexpr std::size_t parallel_chunk = 256 * gaussian_block;
+
+// The serial result in chunks on the pool: chunk j starts j·256 batches into gen's stream.
+template <std::floating_point T>
+void gaussian_into(parallel::thread_pool& pool, secure_rng& gen, std::span<T> x, float scale, bool add,
+                   T keep = T(1)) {
+  const std::size_t chunks = (x.size() + parallel_chunk - 1) / parallel_chunk;
+  pool.run(chunks, [&](std::size_t j) {
+    secure_rng local = gen;
+    local.skip_batches(static_cast<std::uint64_t>(j) * (parallel_chunk / gaussian_block));
+    const std::size_t begin = j * parallel_chunk;
+    gaussian_into(local, x.subspan(begin, std::min(parallel_chunk, x.size() - begin)), scale, add, keep);
+  });
+  gen.skip_batches((x.size() + gaussian_block - 1) / gaussian_block);
+}
+
 inline void check_stddev(const char* who, double stddev) {
   if (!(stddev >= 0) || !std::isfinite(stddev) || stddev > 3.0e38)
     throw invalid_config(std::string(who) + ": stddev = " + std::to_string(stddev) +
@@ -188,6 +206,26 @@ void scale_and_add_gaussian_noise(secure_rng& gen, std::span<T> x, double alpha,
     throw invalid_config("scale_and_add_gaussian_noise: alpha = " + std::to_string(alpha) +
                          " must be finite");
   detail::gaussian_into(gen, x, static_cast<float>(stddev), true, static_cast<T>(alpha));
+}
+
+/// add_gaussian_noise on a thread pool: the same noise as the serial call with the same
+/// generator state (chunks of 65,536 samples, each from its own seek into the ChaCha20 stream),
+/// whatever the pool size.
+template <std::floating_point T>
+void add_gaussian_noise(parallel::thread_pool& pool, secure_rng& gen, std::span<T> x, double stddev) {
+  detail::check_stddev("add_gaussian_noise", stddev);
+  detail::gaussian_into(pool, gen, x, static_cast<float>(stddev), true);
+}
+
+/// scale_and_add_gaussian_noise on a thread pool (same result as the serial call).
+template <std::floating_point T>
+void scale_and_add_gaussian_noise(parallel::thread_pool& pool, secure_rng& gen, std::span<T> x, double alpha,
+                                  double stddev) {
+  detail::check_stddev("scale_and_add_gaussian_noise", stddev);
+  if (!std::isfinite(alpha))
+    throw invalid_config("scale_and_add_gaussian_noise: alpha = " + std::to_string(alpha) +
+                         " must be finite");
+  detail::gaussian_into(pool, gen, x, static_cast<float>(stddev), true, static_cast<T>(alpha));
 }
 
 } // namespace fedpp::privacy
