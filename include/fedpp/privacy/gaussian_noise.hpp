@@ -2,8 +2,8 @@
 /// Vectorized Gaussian noise from secure_rng: Box–Muller (1958) in float on 16 ChaCha20 blocks
 /// (256 words → 256 samples) taken in the lane-interleaved layout (secure_rng::next_interleaved),
 /// with branch-free polynomial log/sin/cos and a Newton reciprocal square root, so one generic
-/// kernel runs in 16-lane AVX-512, 8-lane AVX2 or scalar code (chosen at run time; the three give
-/// the same floats up to the last bit where the compiler contracts nothing — tested to 1 ulp-ish).
+/// kernel runs in 16-lane AVX-512, 8-lane AVX2 or scalar code (chosen at run time; the paths agree
+/// to ≈ 5e-7 absolute per sample — the compiler may contract a·b + c differently — tested).
 ///
 /// One 32-bit word per sample: in a pair (a, b), u₁ = (⌊a/2⌋ + ½)·2⁻³¹ ∈ (0, 1] gives the radius
 /// r = √(−2 ln u₁); b gives an angle t ∈ [−π/4, π/4) (its top 24 bits) and a quarter turn k (its
