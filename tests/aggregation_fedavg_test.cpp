@@ -132,7 +132,8 @@ TEST(FedAvg, MergeRejectsIncompatibleAggregatesUnchanged) {
         << e.what();
   }
   EXPECT_THROW(agg.merge(fedavg<float>(layout, fedpp::weighting::uniform)), fedpp::invalid_config);
-  EXPECT_THROW(agg.merge(std::move(agg)), fedpp::invalid_config);
+  EXPECT_THROW(agg.merge(std::move(agg)),
+               fedpp::invalid_config); // NOLINT(bugprone-use-after-move): self-merge must throw
   EXPECT_EQ(save_bytes(agg), before);
 }
 

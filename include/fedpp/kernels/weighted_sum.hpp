@@ -49,6 +49,8 @@ inline bool fold_group_compiled(Acc* out, const Acc* src, const T* const* x, con
     // Near the end of an input this hints an address past it: prefetches never fault.
     if constexpr (ahead != 0)
       for (std::size_t g = 0; g < G; ++g)
+        // NOLINTNEXTLINE(performance-no-int-to-ptr): integer arithmetic, so a look-ahead past the end is no
+        // UB
         __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(x[g] + i) + ahead));
 #endif
 #if defined(__GNUC__)
@@ -73,7 +75,7 @@ inline bool fold_group_compiled(Acc* out, const Acc* src, const T* const* x, con
   }
   if constexpr (Check) {
     const Acc total = simd::reduce_add(z) + zt; // NaN iff some lane or the tail saw Inf/NaN
-    return total == total;
+    return total == total;                      // NOLINT(misc-redundant-expression): false only for NaN
   }
   return true;
 }

@@ -32,7 +32,7 @@
 namespace fedpp {
 
 /// An asynchronous update rule: `p.apply(client, model, update, pulled_version)` folds one
-/// client's update into `model` and returns whether the server version advanced; `p.version()`.
+/// client's update into `model` (advancing `p.version()` when the model changed).
 /// `async_upload<P>::weights` says whether clients upload weights (FedAsync) or deltas (FedBuff).
 template <class P, class T>
 concept async_policy = requires(P& p, client_id c, std::span<T> model, std::span<const T> update,
@@ -107,7 +107,9 @@ public:
       const std::uint64_t staleness = policy_.version() - flight.version;
       bool advanced = false;
       try {
-        advanced = policy_.apply(client, model_.span(), decoded.template payload<T>(), flight.version);
+        const std::uint64_t version_before = policy_.version();
+        policy_.apply(client, model_.span(), decoded.template payload<T>(), flight.version);
+        advanced = policy_.version() != version_before; // FedAsync: every update; FedBuff: every K-th
         ++current.reported;
         current.total_examples += decoded.weight();
         staleness_sum += static_cast<double>(staleness);

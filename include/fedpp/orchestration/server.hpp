@@ -261,9 +261,11 @@ private:
   }
 
   static std::string config_key(const round_config& c) {
-    std::string key = std::to_string(c.local_epochs) + '/' + std::to_string(c.batch_size) + '/' +
-                      std::to_string(c.learning_rate) + '/' + std::to_string(c.deadline.count());
-    for (const auto& [k, v] : c.extra) key += '/' + k + '=' + v;
+    std::string key = std::to_string(c.local_epochs);
+    key.append("/").append(std::to_string(c.batch_size));
+    key.append("/").append(std::to_string(c.learning_rate));
+    key.append("/").append(std::to_string(c.deadline.count()));
+    for (const auto& [k, v] : c.extra) key.append("/").append(k).append("=").append(v);
     return key;
   }
 

@@ -83,6 +83,7 @@ fold_group(Acc* out, const Acc* src, const T* const* x, const Acc* w, std::size_
     if constexpr (ahead != 0) // prefetches never fault, even past the end
 #pragma GCC unroll 16
       for (std::size_t g = 0; g < G; ++g)
+        // NOLINTNEXTLINE(performance-no-int-to-ptr): integer arithmetic, so a look-ahead past the end is no UB
         __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(x[g] + i) + ahead));
 #pragma GCC unroll 16 // -O2 would keep the G-loop (and wv[] on the stack) otherwise
     for (std::size_t g = 0; g < G; ++g) {
@@ -104,7 +105,7 @@ fold_group(Acc* out, const Acc* src, const T* const* x, const Acc* w, std::size_
   }
   if constexpr (Check) {
     for (std::size_t l = 0; l < lanes; ++l) zt += z[l]; // NaN iff some lane saw Inf/NaN
-    return zt == zt;
+    return zt == zt; // NOLINT(misc-redundant-expression): false only for NaN
   }
   return true;
 }
