@@ -54,7 +54,8 @@ void usage(const char* program) {
               "  --epsilon E --delta D   budget; training stops before exceeding it (8, 1e-5)\n"
               "  --max-rounds R (1000)   --server-lr ETA (1.0)   --accountant rdp|pld (rdp)\n"
               "  --local-epochs E (1)    --batch-size B (10)     --lr LR (0.1)   --model softmax|mlp\n"
-              "  --seed S (1)   --hosts H (2)   --eval-every K (10)   --csv FILE   --data-dir DIR\n"
+              "  --seed S (1)   --hosts H (2)   --eval-every K: test accuracy every K rounds (10)\n"
+              "  --csv FILE   --data-dir DIR\n"
               "  --reproducible-noise    seed the noise from --seed (reproducible, NOT private)\n",
               program);
 }
@@ -177,14 +178,15 @@ int run(const dp_flags& f) {
     epsilon = m.evaluation.at("dp_epsilon");
     const bool eval = rounds % f.eval_every == 0;
     double loss = -1;
+    std::printf("round %4zu  epsilon %7.4f  sampled %3zu", rounds, epsilon, m.sampled);
     if (eval) {
       const auto e = sim::evaluate(job.model, server.model().span(), job.data.test);
       accuracy = e.accuracy;
       loss = e.mean_loss;
-      std::printf("round %4zu  epsilon %7.4f  sampled %3zu  test accuracy %.4f\n", rounds, epsilon, m.sampled,
-                  accuracy);
-      std::fflush(stdout);
+      std::printf("  test accuracy %.4f", accuracy);
     }
+    std::printf("%s\n", m.succeeded ? "" : "  (no update: too few reports)");
+    std::fflush(stdout);
     if (csv && eval)
       csv->write_row({static_cast<std::uint64_t>(rounds), epsilon, accuracy, loss,
                       static_cast<std::uint64_t>(m.sampled), f.sigma});
