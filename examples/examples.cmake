@@ -29,6 +29,11 @@ if(FEDPP_BUILD_TESTS)
     set_tests_properties(example_04_robust_aggregation_smoke PROPERTIES LABELS example TIMEOUT 300
                          PASS_REGULAR_EXPRESSION "final accuracy")
   endif()
+  if(TARGET 06_compression)
+    add_test(NAME example_06_compression_smoke
+             COMMAND 06_compression --rounds 2 --model softmax --schemes none,fp16,q8,q4,top1,top1_ef,sign_ef)
+    set_tests_properties(example_06_compression_smoke PROPERTIES LABELS example TIMEOUT 300)
+  endif()
   if(TARGET 05_server_optimizers)
     add_test(NAME example_05_server_optimizers_smoke COMMAND 05_server_optimizers --model softmax --rounds 3)
     set_tests_properties(example_05_server_optimizers_smoke PROPERTIES LABELS example TIMEOUT 300)
