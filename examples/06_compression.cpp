@@ -8,10 +8,10 @@
 // straight into compressed_fedavg's accumulator (sketches: summed by sketch_aggregator, top-k
 // recovered from the sum).
 //
-// Why its own round loop: fedpp::server checks every client_update against the model's dtype and
-// element count before its decode_update hook runs, which a raw_bytes compressed payload cannot
-// pass (docs/compression.md, "Server integration"). The loop below is the server's round minus
-// the deadline/straggler machinery.
+// Why its own round loop: every scheme must see exactly the same clients, data order and seeds,
+// and compressed_fedavg decodes straight into its accumulator without a scratch copy.
+// fedpp::server itself accepts compressed uploads through its decode_update hook
+// (compressing_client_hooks + decompressing_server_hooks; tests/orchestration_compressed_test.cpp).
 //
 // Usage: 06_compression [--rounds N] [--model mlp|softmax] [--schemes a,b,...] [--csv-dir DIR]
 //                       [--eval-every N]
