@@ -29,6 +29,12 @@ using namespace std::chrono_literals;
 int failures = 0;
 int my_rank = -1;
 
+#define FAIL_CHECK(what)                                                                                     \
+  do {                                                                                                       \
+    std::fprintf(stderr, "rank %d: %s:%d: %s\n", my_rank, __FILE__, __LINE__, what);                         \
+    ++failures;                                                                                              \
+  } while (false)
+
 #define CHECK(condition)                                                                                     \
   do {                                                                                                       \
     if (!(condition)) {                                                                                      \
@@ -99,7 +105,7 @@ void secure_round(mpi_transport& t, const secagg_config& config, const neighbor_
   while (!finished()) {
     auto e = host.receive(deadline);
     if (!e) {
-      CHECK(!"a client rank timed out");
+      FAIL_CHECK("a client rank timed out");
       return;
     }
     const auto it = clients.find(e->to);
@@ -114,7 +120,7 @@ void secure_round(mpi_transport& t, const secagg_config& config, const neighbor_
       c.handle(ep, *e);
     } catch (const protocol_violation& v) {
       std::fprintf(stderr, "rank %d: %s\n", my_rank, v.what());
-      CHECK(!"a client refused a message");
+      FAIL_CHECK("a client refused a message");
     }
   }
   for (const auto& [u, c] : clients) CHECK(c->counters().total_refused() == 0);

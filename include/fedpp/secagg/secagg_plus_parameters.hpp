@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace fedpp::secagg {
@@ -66,16 +67,16 @@ struct secagg_plus_parameters {
   /// log2 P[Bin(k, p) ≥ m].
   [[nodiscard]] static double log2_tail_at_least(std::size_t k, double p, std::size_t m) {
     if (m == 0) return 0;
-    if (m > k) return -INFINITY;
-    if (p <= 0) return -INFINITY;
+    if (m > k) return -std::numeric_limits<double>::infinity();
+    if (p <= 0) return -std::numeric_limits<double>::infinity();
     double s = 0;
     for (std::size_t i = m; i <= k; ++i) s += std::exp(log_pmf(k, p, i));
     return std::log2(s);
   }
   /// log2 P[Bin(k, p) < m].
   [[nodiscard]] static double log2_tail_below(std::size_t k, double p, std::size_t m) {
-    if (m == 0) return -INFINITY;
-    if (p >= 1) return m > k ? 0 : -INFINITY;
+    if (m == 0) return -std::numeric_limits<double>::infinity();
+    if (p >= 1) return m > k ? 0 : -std::numeric_limits<double>::infinity();
     double s = 0;
     for (std::size_t i = 0; i < m && i <= k; ++i) s += std::exp(log_pmf(k, p, i));
     return std::log2(s);
