@@ -200,6 +200,32 @@ TEST(PrivacyServer, EmptyAndTooSmallPoissonRoundsAreCharged) {
   EXPECT_NEAR(server.hooks().epsilon(delta), reference.epsilon(delta), 1e-12);
 }
 
+TEST(PrivacyServer, AdaptiveClippingFindsTheMedianNormAndIsAccounted) {
+  // norms 0.3·(c mod 8 + 1): the median of the client norms lies between 1.2 and 1.5
+  const std::size_t n = 64, rounds = 60;
+  const double q = 0.5, sigma = 1.0, delta = 1e-5;
+  delta_trainer trainer;
+  fedpp::in_process_federation<float, delta_trainer> fed(ids(n), trainer, layout(), 2);
+  central_dp_options dp;
+  dp.noise_multiplier = sigma;
+  dp.sampling_rate = q;
+  dp.population = n;
+  fedpp::server_options options;
+  options.seed = 11;
+  dp_server<> server(
+      fedpp::flat_model<float>(layout()), fedpp::poisson_sampler(n, q), {}, options, {},
+      central_dp_hooks<float>(dp, layout(), secure_rng::reproducible(reproducible_seed{11}), rdp_accountant(),
+                              adaptive_clipping(0.1, 0.5, 0.2, 2.0)),
+      [](const fedpp::model_layout& l) { return fedpp::fedavg<float>(l, fedpp::weighting::uniform); });
+  for (std::size_t r = 0; r < rounds; ++r) (void)server.run_round(fed.server_endpoint());
+  EXPECT_GT(server.hooks().current_bound(), 1.05);
+  EXPECT_LT(server.hooks().current_bound(), 1.65);
+  // the accountant charged the combined mechanism: (σ⁻² + (2σ_b)⁻²)^{−1/2} per round
+  rdp_accountant reference;
+  reference.compose(q, 1 / std::sqrt(1 / (sigma * sigma) + 1 / 16.0), rounds);
+  EXPECT_NEAR(server.hooks().epsilon(delta), reference.epsilon(delta), 1e-12);
+}
+
 TEST(PrivacyServer, BadOptionsAreRejected) {
   central_dp_options dp;
   dp.noise_multiplier = 0.0;

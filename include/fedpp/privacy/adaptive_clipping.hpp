@@ -2,7 +2,9 @@
 /// Adaptive clipping by private quantile estimation (Andrew, Thakkar, McMahan, Ramaswamy 2021,
 /// "Differentially Private Learning with Adaptive Clipping", Alg. 1): each round the server counts
 /// the clients whose update norm was ≤ C (unclipped — the paper's convention b_i = 1[‖Δ_i‖ ≤ C]),
-/// adds N(0, σ_b²) to the count, divides by the expected number of clients qN, and moves C
+/// and releases the centred count Σ_{i∈S} (b_i − ½) + N(0, σ_b²): adding or removing one client
+/// moves it by ½, the sensitivity the accounting below assumes (the plain count Σ b_i would have
+/// sensitivity 1). Then b̄ = (that)/(qN) + ½ with the expected number of clients qN, and C moves
 /// geometrically towards the target quantile γ:  C ← C · exp(−η (b̄ − γ)).
 /// Privacy: releasing the noisy count costs privacy too; with update noise multiplier z_Δ and count
 /// noise σ_b the pair is equivalent to one Gaussian step with noise multiplier
@@ -34,17 +36,24 @@ public:
           std::to_string(learning_rate) + ", count noise = " + std::to_string(count_noise));
   }
 
+  /// The count noise σ_b.
+  [[nodiscard]] double count_noise() const noexcept { return sigma_b_; }
   /// The current bound C.
   [[nodiscard]] double bound() const noexcept { return bound_; }
 
-  /// One round: `unclipped` clients had norm ≤ C, `expected_clients` = qN. Returns the noisy b̄.
-  double update(double unclipped, double expected_clients, secure_rng& gen) {
-    if (!(expected_clients > 0))
-      throw invalid_config("adaptive_clipping::update: expected clients " + std::to_string(expected_clients) +
-                           " must be > 0");
+  /// One round: of `reports` clients, `unclipped` had norm ≤ C; `expected_clients` = qN.
+  /// Returns the noisy b̄. Throws invalid_config (state unchanged) unless
+  /// 0 ≤ unclipped ≤ reports and qN > 0.
+  double update(double unclipped, double reports, double expected_clients, secure_rng& gen) {
+    if (!(expected_clients > 0) || !(unclipped >= 0) || !(unclipped <= reports))
+      throw invalid_config(
+          "adaptive_clipping::update: need 0 <= unclipped <= reports and expected clients > 0, "
+          "got unclipped = " +
+          std::to_string(unclipped) + ", reports = " + std::to_string(reports) +
+          ", expected clients = " + std::to_string(expected_clients));
     std::array<double, 1> noise{};
     fill_gaussian(gen, std::span<double>(noise), sigma_b_);
-    const double b = (unclipped + noise[0]) / expected_clients;
+    const double b = (unclipped - 0.5 * reports + noise[0]) / expected_clients + 0.5;
     bound_ *= std::exp(-eta_ * (b - gamma_));
     return b;
   }

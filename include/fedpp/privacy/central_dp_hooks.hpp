@@ -49,7 +49,8 @@ template <element_type T, class Accountant = rdp_accountant>
 class central_dp_hooks {
 public:
   /// Throws invalid_config for σ ≤ 0 (the accountant has nothing to charge for σ = 0: that is no
-  /// DP), C ≤ 0, q outside (0, 1] or N = 0.
+  /// DP), C ≤ 0, q outside (0, 1], N = 0, per-layer bounds that do not match the layout, or
+  /// adaptive clipping with count noise 0 or together with per-layer bounds.
   central_dp_hooks(central_dp_options options, model_layout layout, secure_rng gen = secure_rng{},
                    Accountant accountant = Accountant{},
                    std::optional<adaptive_clipping> adaptive = std::nullopt)
@@ -62,6 +63,14 @@ public:
           "central_dp_hooks: need sigma > 0, C > 0 (finite), q in (0, 1], N > 0; got sigma = " +
           std::to_string(options_.noise_multiplier) + ", C = " + std::to_string(options_.clip_norm) +
           ", q = " + std::to_string(options_.sampling_rate) + ", N = " + std::to_string(options_.population));
+    if (adaptive_ && !(adaptive_->count_noise() > 0))
+      throw invalid_config(
+          "central_dp_hooks: adaptive clipping needs count noise > 0 (a noiseless count is not "
+          "private and cannot be accounted), got " +
+          std::to_string(adaptive_->count_noise()));
+    if (adaptive_ && !options_.per_layer_bounds.empty())
+      throw invalid_config("central_dp_hooks: adaptive clipping adapts the flat bound; per-layer bounds (" +
+                           std::to_string(options_.per_layer_bounds.size()) + ") cannot be combined with it");
     if (!options_.per_layer_bounds.empty() && options_.per_layer_bounds.size() != layout_.num_tensors())
       throw invalid_config("central_dp_hooks: " + std::to_string(options_.per_layer_bounds.size()) +
                            " per-layer bounds for " + std::to_string(layout_.num_tensors()) + " tensors");
@@ -102,7 +111,7 @@ public:
     accountant_.compose(options_.sampling_rate, accounting_sigma(), 1);
     if (options_.budget) metrics.evaluation["dp_epsilon"] = accountant_.epsilon(options_.budget->delta());
     if (adaptive_)
-      adaptive_->update(static_cast<double>(unclipped_),
+      adaptive_->update(static_cast<double>(unclipped_), static_cast<double>(reports_),
                         options_.sampling_rate * static_cast<double>(options_.population), gen_);
     reports_ = unclipped_ = 0;
   }

@@ -11,6 +11,7 @@
 #include "fedpp/privacy/gaussian_noise.hpp"
 #include "fedpp/privacy/secure_rng.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -20,10 +21,11 @@ namespace fedpp::privacy {
 /// Clip (and optionally noise) every upload.
 class local_dp_hooks {
 public:
-  /// Throws invalid_config unless C > 0 and σ ≥ 0.
+  /// Throws invalid_config unless C > 0 and σ ≥ 0 (both finite).
   local_dp_hooks(double clip_norm, double noise_multiplier, secure_rng gen = secure_rng{})
       : clip_(clip_norm), sigma_(noise_multiplier), gen_(std::move(gen)) {
-    if (!(clip_norm > 0) || !(noise_multiplier >= 0))
+    if (!(clip_norm > 0) || !std::isfinite(clip_norm) || !(noise_multiplier >= 0) ||
+        !std::isfinite(noise_multiplier))
       throw invalid_config("local_dp_hooks: need C > 0 and sigma >= 0, got C = " + std::to_string(clip_norm) +
                            ", sigma = " + std::to_string(noise_multiplier));
   }

@@ -1,0 +1,86 @@
+// Adaptive clipping (Andrew et al. 2021) and the local-DP client hooks: the quantile it tracks, the
+// centred noisy count, the combined noise multiplier, bad arguments; clipping and noise scale of the
+// local hooks at fixed seeds.
+#include "fedpp/privacy/adaptive_clipping.hpp"
+#include "fedpp/privacy/central_dp_hooks.hpp"
+#include "fedpp/privacy/local_dp_hooks.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+using namespace fedpp::privacy;
+
+TEST(PrivacyAdaptiveClipping, CentredCountWithoutNoiseIsExact) {
+  // σ_b = 0: b̄ = (unclipped − reports/2)/qN + ½, C ← C·exp(−η(b̄ − γ))
+  adaptive_clipping a(2.0, 0.5, 0.2, 0.0);
+  auto g = secure_rng::reproducible(reproducible_seed{1});
+  const double b = a.update(3, 10, 8, g);
+  EXPECT_DOUBLE_EQ(b, (3.0 - 5.0) / 8.0 + 0.5);
+  EXPECT_DOUBLE_EQ(a.bound(), 2.0 * std::exp(-0.2 * (b - 0.5)));
+  // an empty round: b̄ = ½ exactly, so with γ = ½ C does not move
+  const double before = a.bound();
+  EXPECT_DOUBLE_EQ(a.update(0, 0, 8, g), 0.5);
+  EXPECT_DOUBLE_EQ(a.bound(), before);
+}
+
+TEST(PrivacyAdaptiveClipping, TracksTheTargetQuantile) {
+  // 100 clients per round with norms 0.01, 0.02, …, 1.00: the γ-quantile is γ.
+  for (double gamma : {0.3, 0.7}) {
+    adaptive_clipping a(5.0, gamma, 0.2, 1.0);
+    auto g = secure_rng::reproducible(reproducible_seed{2});
+    for (int round = 0; round < 400; ++round) {
+      double unclipped = 0;
+      for (int i = 1; i <= 100; ++i) unclipped += (0.01 * i <= a.bound()) ? 1 : 0;
+      a.update(unclipped, 100, 100, g);
+    }
+    EXPECT_NEAR(a.bound(), gamma, 0.05) << "gamma " << gamma;
+  }
+}
+
+TEST(PrivacyAdaptiveClipping, EffectiveNoiseMultiplierAndBadArguments) {
+  adaptive_clipping a(1.0, 0.5, 0.2, 5.0);
+  // (z⁻² + (2σ_b)⁻²)^{−1/2} with z = 1, σ_b = 5: (1 + 0.01)^{−1/2}
+  EXPECT_NEAR(a.effective_noise_multiplier(1.0), 1 / std::sqrt(1.01), 1e-15);
+  EXPECT_LT(a.effective_noise_multiplier(1.0), 1.0);
+  auto g = secure_rng::reproducible(reproducible_seed{3});
+  EXPECT_THROW(a.update(5, 4, 10, g), fedpp::invalid_config); // more unclipped than reports
+  EXPECT_THROW(a.update(1, 4, 0, g), fedpp::invalid_config);
+  EXPECT_EQ(a.bound(), 1.0);
+  EXPECT_THROW(adaptive_clipping(0.0, 0.5, 0.2, 1.0), fedpp::invalid_config);
+  EXPECT_THROW(adaptive_clipping(1.0, 1.0, 0.2, 1.0), fedpp::invalid_config);
+  // the central hooks refuse a noiseless count (it cannot be accounted) and per-layer + adaptive
+  fedpp::model_layout layout;
+  layout.add("w", fedpp::tensor_shape({4}));
+  central_dp_options o;
+  EXPECT_THROW(central_dp_hooks<float>(o, layout, secure_rng::reproducible(reproducible_seed{4}),
+                                       rdp_accountant(), adaptive_clipping(1.0, 0.5, 0.2, 0.0)),
+               fedpp::invalid_config);
+  o.per_layer_bounds = {1.0};
+  EXPECT_THROW(central_dp_hooks<float>(o, layout, secure_rng::reproducible(reproducible_seed{4}),
+                                       rdp_accountant(), adaptive_clipping(1.0, 0.5, 0.2, 1.0)),
+               fedpp::invalid_config);
+}
+
+TEST(PrivacyLocalDp, ClipsThenAddsNoiseOfSdSigmaC) {
+  const std::size_t d = 20000;
+  const double clip = 0.5, sigma = 2.0;
+  std::vector<float> x(d, 0.1f); // norm 0.1·√d ≈ 14 > C
+  local_dp_hooks clip_only(clip, 0.0, secure_rng::reproducible(reproducible_seed{5}));
+  clip_only.process_update<float>(0, fedpp::round_config{}, std::span<float>(x));
+  EXPECT_NEAR(l2_norm(std::span<const float>(x)), clip, 1e-5);
+  const float clipped = x[0];
+  local_dp_hooks noisy(clip, sigma, secure_rng::reproducible(reproducible_seed{6}));
+  noisy.process_update<float>(0, fedpp::round_config{}, std::span<float>(x)); // already within C
+  double m = 0, v = 0;
+  for (float s : x) m += s - clipped;
+  m /= d;
+  for (float s : x) v += (s - clipped - m) * (s - clipped - m);
+  v /= d;
+  EXPECT_NEAR(m, 0, 4 * sigma * clip / std::sqrt(double(d)));
+  EXPECT_NEAR(std::sqrt(v) / (sigma * clip), 1.0, 4 * std::sqrt(0.5 / d));
+  EXPECT_THROW(local_dp_hooks(0.0, 1.0), fedpp::invalid_config);
+  EXPECT_THROW(local_dp_hooks(1.0, -1.0), fedpp::invalid_config);
+  EXPECT_THROW(local_dp_hooks(INFINITY, 1.0), fedpp::invalid_config);
+}
