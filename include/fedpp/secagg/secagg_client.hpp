@@ -158,9 +158,10 @@ private:
   struct neighbor {
     detail::key32 c_pk{};
     detail::key32 s_pk{};
-    bool has_share = false; // its shares reached us (it is in U2)
-    shamir_share s_share{}; // our share of its s_sk
-    shamir_share b_share{}; // our share of its b
+    bool has_share = false;  // its shares reached us (it is in U2)
+    shamir_share s_share{};  // our share of its s_sk
+    shamir_share b_share{};  // our share of its b
+    detail::key32 box_key{}; // crypto_box shared key with it (one X25519 for both directions)
   };
 
   secagg_client(client_id id, const secagg_config& config, std::unique_ptr<detail::secure_rng> rng)
@@ -216,7 +217,20 @@ private:
     detail::byte_writer w;
     w.u32(static_cast<std::uint32_t>(list.size()));
     std::size_t i = 0;
-    for (const auto& [v, nb] : list) {
+    const auto wipe_all = [&] {
+      detail::wipe(s_shares.data(), s_shares.size() * sizeof(shamir_share));
+      detail::wipe(b_shares.data(), b_shares.size() * sizeof(shamir_share));
+      for (auto& entry : list) detail::wipe(entry.second.box_key.data(), entry.second.box_key.size());
+    };
+    for (auto& [v, nb] : list) {
+      // The shared key is kept for opening this neighbour's shares in the next round, so each
+      // pair costs one X25519 for the shares (and one for the mask key), not two.
+      if (crypto_box_beforenm(detail::uc(nb.box_key.data()), detail::uc(nb.c_pk.data()),
+                              detail::uc(c_sk_.data())) != 0) {
+        wipe_all();
+        throw detail::refuse(counters_, violation::inconsistent, server_endpoint,
+                             "key list gives client " + std::to_string(v) + " an invalid public key");
+      }
       detail::byte_writer pt;
       pt.u64(config_.round);
       pt.u64(id_);
@@ -225,13 +239,11 @@ private:
       detail::put_share(pt, b_shares[i]);
       std::array<std::byte, detail::ciphertext_bytes> ct;
       rng_->fill(std::span(ct).first(crypto_box_NONCEBYTES));
-      const int rc = crypto_box_easy(detail::uc(ct.data() + crypto_box_NONCEBYTES),
-                                     detail::uc(pt.bytes().data()), pt.bytes().size(), detail::uc(ct.data()),
-                                     detail::uc(nb.c_pk.data()), detail::uc(c_sk_.data()));
+      // Cannot fail: the plaintext has a fixed, small size.
+      (void)crypto_box_easy_afternm(detail::uc(ct.data() + crypto_box_NONCEBYTES),
+                                    detail::uc(pt.bytes().data()), pt.bytes().size(), detail::uc(ct.data()),
+                                    detail::uc(nb.box_key.data()));
       pt.wipe_all();
-      if (rc != 0)
-        throw detail::refuse(counters_, violation::inconsistent, server_endpoint,
-                             "key list gives client " + std::to_string(v) + " an invalid public key");
       w.u64(v);
       w.raw(ct);
       ++i;
@@ -272,9 +284,9 @@ private:
           throw detail::refuse(counters_, violation::duplicate, server_endpoint,
                                "forwarded shares from client " + std::to_string(v) + " twice");
         std::array<std::byte, detail::plaintext_bytes> pt;
-        if (crypto_box_open_easy(detail::uc(pt.data()), detail::uc(ct.data() + crypto_box_NONCEBYTES),
-                                 ct.size() - crypto_box_NONCEBYTES, detail::uc(ct.data()),
-                                 detail::uc(it->second.c_pk.data()), detail::uc(c_sk_.data())) != 0)
+        if (crypto_box_open_easy_afternm(detail::uc(pt.data()), detail::uc(ct.data() + crypto_box_NONCEBYTES),
+                                         ct.size() - crypto_box_NONCEBYTES, detail::uc(ct.data()),
+                                         detail::uc(it->second.box_key.data())) != 0)
           throw detail::refuse(counters_, violation::forged, server_endpoint,
                                "the shares from client " + std::to_string(v) + " fail authentication");
         detail::byte_reader p(pt, "share plaintext");
@@ -404,6 +416,7 @@ private:
     for (auto& [v, nb] : neighbors_) {
       detail::wipe(&nb.s_share, sizeof(nb.s_share));
       detail::wipe(&nb.b_share, sizeof(nb.b_share));
+      detail::wipe(nb.box_key.data(), nb.box_key.size());
     }
     if (!input_.empty()) detail::wipe(input_.data(), input_.size() * sizeof(std::uint32_t));
   }
