@@ -75,14 +75,27 @@ dp_flags parse(int argc, char** argv) {
     if (i + 1 >= argc) throw std::invalid_argument("flag " + flag + " needs a value");
     const std::string v = argv[++i];
     std::size_t used = 0;
+    const auto unreadable = [&] {
+      return std::invalid_argument(std::string(flag).append(": cannot read '").append(v) + "'");
+    };
     auto num = [&] {
-      const double x = std::stod(v, &used);
-      if (used != v.size()) throw std::invalid_argument(flag + ": cannot read '" + v + "'");
+      double x = 0;
+      try {
+        x = std::stod(v, &used);
+      } catch (const std::exception&) {
+        throw unreadable();
+      }
+      if (used != v.size()) throw unreadable();
       return x;
     };
     auto count = [&] {
-      const auto x = std::stoull(v, &used);
-      if (used != v.size()) throw std::invalid_argument(flag + ": cannot read '" + v + "'");
+      unsigned long long x = 0;
+      try {
+        x = std::stoull(v, &used);
+      } catch (const std::exception&) {
+        throw unreadable();
+      }
+      if (used != v.size() || v.find('-') != std::string::npos) throw unreadable();
       return static_cast<std::size_t>(x);
     };
     if (flag == "--clients")
@@ -158,7 +171,7 @@ int run(const dp_flags& f) {
   fedpp::server<float, fedpp::poisson_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>,
                 fedpp::wall_clock_availability, hooks>
       server(job.model.make_parameters(f.seed), fedpp::poisson_sampler(f.clients, f.q),
-             fedpp::server_sgd<float>(f.server_lr), so, {}, hooks(dpo, job.model.layout(), std::move(noise)),
+             fedpp::server_sgd<float>(f.server_lr), so, {}, hooks(dpo, job.model.layout(), noise),
              // DP-FedAvg averages clipped updates uniformly (the hooks rescale to the fixed denominator)
              [](const fedpp::model_layout& l) { return fedpp::fedavg<float>(l, fedpp::weighting::uniform); });
 

@@ -54,8 +54,8 @@ public:
   central_dp_hooks(central_dp_options options, model_layout layout, secure_rng gen = secure_rng{},
                    Accountant accountant = Accountant{},
                    std::optional<adaptive_clipping> adaptive = std::nullopt)
-      : options_(std::move(options)), layout_(std::move(layout)), gen_(std::move(gen)),
-        accountant_(std::move(accountant)), adaptive_(std::move(adaptive)) {
+      : options_(std::move(options)), layout_(std::move(layout)), gen_(gen),
+        accountant_(std::move(accountant)), adaptive_(adaptive) {
     if (!(options_.noise_multiplier > 0) || !std::isfinite(options_.noise_multiplier) ||
         !(options_.clip_norm > 0) || !std::isfinite(options_.clip_norm) ||
         !(options_.sampling_rate > 0 && options_.sampling_rate <= 1) || options_.population == 0)

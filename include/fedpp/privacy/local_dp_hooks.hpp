@@ -23,7 +23,7 @@ class local_dp_hooks {
 public:
   /// Throws invalid_config unless C > 0 and σ ≥ 0 (both finite).
   local_dp_hooks(double clip_norm, double noise_multiplier, secure_rng gen = secure_rng{})
-      : clip_(clip_norm), sigma_(noise_multiplier), gen_(std::move(gen)) {
+      : clip_(clip_norm), sigma_(noise_multiplier), gen_(gen) {
     if (!(clip_norm > 0) || !std::isfinite(clip_norm) || !(noise_multiplier >= 0) ||
         !std::isfinite(noise_multiplier))
       throw invalid_config("local_dp_hooks: need C > 0 and sigma >= 0, got C = " + std::to_string(clip_norm) +
