@@ -39,3 +39,8 @@ if(FEDPP_BUILD_TESTS)
     set_tests_properties(example_05_server_optimizers_smoke PROPERTIES LABELS example TIMEOUT 300)
   endif()
 endif()
+# Families' own smoke runs (each file guards on its example target).
+include("${CMAKE_CURRENT_SOURCE_DIR}/differential_privacy.cmake")
+if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/secure_aggregation.cmake")
+  include("${CMAKE_CURRENT_SOURCE_DIR}/secure_aggregation.cmake")
+endif()
