@@ -322,10 +322,11 @@ TEST_F(Malformed, BadMagicAndVersion) {
 }
 
 TEST_F(Malformed, TruncatedAndTrailingPayload) {
-  EXPECT_THAT(what_after([](auto& b) { b.resize(b.size() - 4); }, false),
+  EXPECT_THAT(what_after([](auto& b) { b.erase(b.end() - 4, b.end()); },
+                         false), // (erase: GCC 12's -Wstringop-overflow misreads resize under ASan)
               HasSubstr("truncated payload: expected 60 bytes, got 56"));
   EXPECT_THAT(what_after([](auto& b) { b.push_back(std::byte{0}); }, false), HasSubstr("1 trailing bytes"));
-  EXPECT_THAT(what_after([](auto& b) { b.resize(100); }, false),
+  EXPECT_THAT(what_after([](auto& b) { b.erase(b.begin() + 100, b.end()); }, false),
               HasSubstr("truncated sections: header and sections need 128 bytes, got 100"));
 }
 
