@@ -253,6 +253,33 @@ TEST(Krum, CloseUpdatesWithLargeNormsKeepAccurateDistances) {
     }
 }
 
+TEST(Krum, PairwiseDistancesMatchDoubleReference) {
+  // Every vector path (16, 8 or 4 lanes, chosen at run time) with row counts that are not a
+  // multiple of the register tile and lengths with vector tails and partial Gram blocks.
+  for (std::size_t k : {1, 2, 3, 5, 8, 13, 64, 70})
+    for (std::size_t dim : {1, 15, 16, 17, 1027, 2050}) {
+      const auto layout = layout_of(dim);
+      const auto models = random_models(layout, k, 11 * k + dim);
+      fedpp::update_matrix<float> x(dim);
+      x.reserve_more(k, "test");
+      for (std::size_t i = 0; i < k; ++i) {
+        const std::span<const float> piece[1] = {models[i].span()};
+        x.append(i, 1.0, piece);
+      }
+      const auto dist = fedpp::detail::pairwise_squared_distances(x);
+      ASSERT_EQ(dist.size(), k * k);
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) {
+          double s = 0;
+          for (std::size_t e = 0; e < dim; ++e) {
+            const double diff = double(models[i].span()[e]) - double(models[j].span()[e]);
+            s += diff * diff;
+          }
+          ASSERT_NEAR(dist[i * k + j], s, 1e-4 * s) << "K=" << k << " D=" << dim << " i=" << i << " j=" << j;
+        }
+    }
+}
+
 TEST(Krum, InvalidParameters) {
   EXPECT_THROW(fedpp::krum_rule(1, 0), fedpp::invalid_config);
   const auto layout = layout_of(5);

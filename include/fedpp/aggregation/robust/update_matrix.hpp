@@ -111,10 +111,16 @@ public:
   }
 
 private:
+  /// Row stride: whole 64-byte lines, and an odd number of them. The coordinate-wise kernels
+  /// read all K rows at the same offset together; with a stride of a power-of-two size (D = 2^20
+  /// floats is 4 MiB) every row would map to the same cache set and evict the others (and their
+  /// prefetched lines). An odd line count spreads the rows over different sets.
   static std::size_t padded(std::size_t dim) noexcept {
     constexpr std::size_t per_line =
         detail::buffer_alignment / sizeof(T) == 0 ? 1 : detail::buffer_alignment / sizeof(T);
-    return (dim + per_line - 1) / per_line * per_line;
+    std::size_t lines = (dim + per_line - 1) / per_line;
+    if (lines % 2 == 0 && lines != 0) ++lines;
+    return lines * per_line;
   }
   [[nodiscard]] std::size_t capacity_rows() const noexcept {
     return stride_ == 0 ? 0 : data_.size() / stride_;

@@ -3,7 +3,8 @@
 /// out[d] = mean of the sorted values at positions [lo, hi) (median: the middle one or two;
 /// trimmed mean: all but t on each side).
 ///
-/// Fast path (x86-64): 8 (AVX) or 4 (SSE2) consecutive coordinates are the lanes of a vector;
+/// Fast path (x86-64): 16 (AVX-512), 8 (AVX) or 4 (SSE2) consecutive coordinates, chosen at run
+/// time, are the lanes of a vector;
 /// the K rows become K vectors (padded with +inf to a power of two P ≤ 64) and are sorted lane by
 /// lane with Batcher's odd–even merge sorting network (Knuth, TAOCP vol. 3, §5.3.4), i.e. with
 /// branch-free min/max only; each update is read exactly once, in row order. Padding with +inf
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <span>
 #include <utility>
@@ -74,68 +76,90 @@ void order_statistic_scalar(const update_matrix<T>& m, std::size_t lo, std::size
 }
 
 #if FEDPP_ROBUST_X86
-/// AVX lanes: returns the number of coordinates done (a multiple of 8).
-template <std::size_t P>
-__attribute__((target("avx"))) std::size_t order_statistic_avx(const float* data, std::size_t stride,
-                                                               std::size_t rows, std::size_t dim,
-                                                               std::size_t lo, std::size_t hi, float* out) {
+namespace order_statistic_x86 {
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
+
+/// Sorts P rows lane by lane for every group of `sizeof(V) / 4` coordinates and averages the
+/// sorted positions [lo, hi); returns the number of coordinates done. Written once with GCC
+/// vector extensions: `a < b ? a : b` is exactly the x86 min instruction (the second operand
+/// when either is NaN), so each comparator is one min and one max. Always inlined into the
+/// target-specific entry points below, which pick the instruction set (and register count:
+/// AVX-512's 32 registers hold a whole 32-row column group without spilling).
+template <std::size_t P, class V>
+[[gnu::always_inline]] inline std::size_t sort_lanes(const float* data, std::size_t stride, std::size_t rows,
+                                                     std::size_t dim, std::size_t lo, std::size_t hi,
+                                                     float* out) {
+  constexpr std::size_t lanes = sizeof(V) / sizeof(float);
+  // 4 iterations ahead of AVX-512 lanes; 128 to 2048 bytes measured on Zen 5, 256 best.
+  constexpr std::uintptr_t prefetch_bytes = 256;
   constexpr auto& net = batcher_network_v<P>;
-  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
-  const __m256 scale = _mm256_set1_ps(hi - lo == 2 ? 0.5F : 1.0F);
-  const __m256 count = _mm256_set1_ps(static_cast<float>(hi - lo));
-  const bool divide = hi - lo != 2 && hi - lo != 1;
+  const V inf = V{} + std::numeric_limits<float>::infinity();
+  const std::size_t count = hi - lo;
+  // The median of an even count halves a sum of two (exact); other counts divide.
+  const V factor = V{} + (count == 2 ? 0.5F : 1.0F);
+  const V divisor = V{} + static_cast<float>(count);
+  const bool divide = count > 2;
   std::size_t d = 0;
-  for (; d + 8 <= dim; d += 8) {
-    __m256 v[P];
-    for (std::size_t k = 0; k < P; ++k) v[k] = k < rows ? _mm256_load_ps(data + k * stride + d) : inf;
+  for (; d + lanes <= dim; d += lanes) {
+    V v[P];
+    for (std::size_t k = 0; k < P; ++k) {
+      if (k < rows) {
+        const float* p = data + k * stride + d;
+        // K streams at once are more than the hardware prefetchers follow; a prefetch per row
+        // (never faulting, even past the end) keeps the loads ahead.
+        // NOLINTNEXTLINE(performance-no-int-to-ptr): integer arithmetic, no UB past the end
+        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + prefetch_bytes));
+        __builtin_memcpy(&v[k], p, sizeof(V));
+      } else {
+        v[k] = inf;
+      }
+    }
 #pragma GCC unroll 1024
     for (std::size_t c = 0; c < net.size(); ++c) {
-      const __m256 a = v[net[c].first];
-      const __m256 b = v[net[c].second];
-      v[net[c].first] = _mm256_min_ps(a, b);
-      v[net[c].second] = _mm256_max_ps(a, b);
+      const V a = v[net[c].first];
+      const V b = v[net[c].second];
+      v[net[c].first] = a < b ? a : b;
+      v[net[c].second] = a < b ? b : a;
     }
-    __m256 sum = _mm256_setzero_ps();
-    for (std::size_t i = lo; i < hi; ++i) sum = _mm256_add_ps(sum, v[i]);
-    sum = divide ? _mm256_div_ps(sum, count) : _mm256_mul_ps(sum, scale);
-    _mm256_storeu_ps(out + d, sum);
+    V sum = V{};
+    for (std::size_t i = lo; i < hi; ++i) sum += v[i];
+    sum = divide ? sum / divisor : sum * factor;
+    __builtin_memcpy(out + d, &sum, sizeof(V));
   }
   return d;
 }
 
-/// SSE2 lanes (every x86-64 CPU): returns the number of coordinates done (a multiple of 4).
 template <std::size_t P>
-std::size_t order_statistic_sse(const float* data, std::size_t stride, std::size_t rows, std::size_t dim,
-                                std::size_t lo, std::size_t hi, float* out) {
-  constexpr auto& net = batcher_network_v<P>;
-  const __m128 inf = _mm_set1_ps(std::numeric_limits<float>::infinity());
-  const __m128 scale = _mm_set1_ps(hi - lo == 2 ? 0.5F : 1.0F);
-  const __m128 count = _mm_set1_ps(static_cast<float>(hi - lo));
-  const bool divide = hi - lo != 2 && hi - lo != 1;
-  std::size_t d = 0;
-  for (; d + 4 <= dim; d += 4) {
-    __m128 v[P];
-    for (std::size_t k = 0; k < P; ++k) v[k] = k < rows ? _mm_load_ps(data + k * stride + d) : inf;
-#pragma GCC unroll 1024
-    for (std::size_t c = 0; c < net.size(); ++c) {
-      const __m128 a = v[net[c].first];
-      const __m128 b = v[net[c].second];
-      v[net[c].first] = _mm_min_ps(a, b);
-      v[net[c].second] = _mm_max_ps(a, b);
-    }
-    __m128 sum = _mm_setzero_ps();
-    for (std::size_t i = lo; i < hi; ++i) sum = _mm_add_ps(sum, v[i]);
-    sum = divide ? _mm_div_ps(sum, count) : _mm_mul_ps(sum, scale);
-    _mm_storeu_ps(out + d, sum);
-  }
-  return d;
+__attribute__((target("avx512f"))) std::size_t avx512(const float* data, std::size_t stride, std::size_t rows,
+                                                      std::size_t dim, std::size_t lo, std::size_t hi,
+                                                      float* out) {
+  return sort_lanes<P, f32x16>(data, stride, rows, dim, lo, hi, out);
 }
 
+template <std::size_t P>
+__attribute__((target("avx"))) std::size_t avx(const float* data, std::size_t stride, std::size_t rows,
+                                               std::size_t dim, std::size_t lo, std::size_t hi, float* out) {
+  return sort_lanes<P, f32x8>(data, stride, rows, dim, lo, hi, out);
+}
+
+/// SSE2: every x86-64 CPU.
+template <std::size_t P>
+std::size_t sse2(const float* data, std::size_t stride, std::size_t rows, std::size_t dim, std::size_t lo,
+                 std::size_t hi, float* out) {
+  return sort_lanes<P, f32x4>(data, stride, rows, dim, lo, hi, out);
+}
+} // namespace order_statistic_x86
+
+/// The widest lanes this CPU has (checked at run time; the build flags do not matter).
 template <std::size_t P>
 std::size_t order_statistic_lanes(const update_matrix<float>& m, std::size_t lo, std::size_t hi, float* out) {
+  if (__builtin_cpu_supports("avx512f"))
+    return order_statistic_x86::avx512<P>(m.data(), m.stride(), m.rows(), m.dim(), lo, hi, out);
   if (__builtin_cpu_supports("avx"))
-    return order_statistic_avx<P>(m.data(), m.stride(), m.rows(), m.dim(), lo, hi, out);
-  return order_statistic_sse<P>(m.data(), m.stride(), m.rows(), m.dim(), lo, hi, out);
+    return order_statistic_x86::avx<P>(m.data(), m.stride(), m.rows(), m.dim(), lo, hi, out);
+  return order_statistic_x86::sse2<P>(m.data(), m.stride(), m.rows(), m.dim(), lo, hi, out);
 }
 #endif
 
