@@ -1,6 +1,7 @@
 // Quantizers, rotation, bit packing, sign, sparsification, count sketch and error feedback:
 // round trips, error bounds, statistical unbiasedness at fixed seeds.
 #include "fedpp/compression/compression.hpp"
+#include "fedpp/kernels/dispatch.hpp"
 #include "fedpp/random/rng.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -167,6 +169,16 @@ TEST(CompressionUniform, RefusesNonFiniteInputAndBadWidth) {
   std::vector<float> big{-3e38F, 3e38F};
   EXPECT_THROW(fc::uniform_quantizer(8).compress(big, 1, out), fedpp::invalid_config);
   EXPECT_EQ(out.size(), 1U);
+  // Chunks are encoded one after another: a bad value in a later chunk (after earlier chunks'
+  // codes were written) or a later chunk whose range overflows still leaves `out` as it was.
+  std::vector<float> late(40, 0.5F);
+  late[37] = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(fc::uniform_quantizer(4, 8).compress(late, 1, out), fedpp::invalid_config);
+  late[37] = 3e38F;
+  late[38] = -3e38F;
+  EXPECT_THROW(fc::uniform_quantizer(8, 8).compress(late, 1, out), fedpp::invalid_config);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0], std::byte{7});
 }
 
 TEST(CompressionQsgd, UnbiasedAndBounded) {
@@ -235,6 +247,29 @@ TEST(CompressionTopK, MatchesAFullSortOnLargeAndSmallInputs) {
       all.resize(std::min(k, d));
       std::sort(all.begin(), all.end());
       EXPECT_EQ(got, all) << "d " << d << " k " << k;
+    }
+  }
+}
+
+TEST(CompressionTopK, TiesGoToTheLowestIndicesOnEveryPath) {
+  // Few distinct magnitudes (and both signs), so the k-th largest is shared by many elements:
+  // the result must be the k largest with the lowest indices among the equal ones.
+  for (const auto path : fedpp::kernels::available_isas()) {
+    const fedpp::kernels::scoped_isa_override forced(path);
+    for (std::size_t d : {7, 33, 1000, 150000}) {
+      fedpp::rng g(d);
+      std::vector<float> x(d);
+      for (auto& v : x) v = static_cast<float>(static_cast<int>(g.uniform() * 9) - 4) * 0.5F;
+      for (std::size_t k : {std::size_t{1}, d / 100 + 1, d / 3, d - 1}) {
+        std::vector<std::uint32_t> got;
+        fc::top_k_indices(x, k, got);
+        std::vector<std::uint32_t> all(d);
+        std::iota(all.begin(), all.end(), 0U);
+        std::stable_sort(all.begin(), all.end(), [&](auto a, auto b) { return std::fabs(x[a]) > std::fabs(x[b]); });
+        all.resize(k);
+        std::sort(all.begin(), all.end());
+        ASSERT_EQ(got, all) << fedpp::kernels::to_string(path) << " d " << d << " k " << k;
+      }
     }
   }
 }

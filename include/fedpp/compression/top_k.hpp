@@ -1,17 +1,22 @@
 /// \file top_k.hpp
 /// Exact top-k selection by magnitude for large vectors, far faster than a full nth_element:
-///  1. estimate a threshold t from a strided sample, chosen so that about 1.5·k + 4σ elements
+///  1. estimate a threshold t from a strided sample, chosen so that about 1.2·k + 4σ elements
 ///     exceed it (σ: the sampling error of the quantile);
-///  2. one vectorized filtering pass keeps the candidates with |x_i| ≥ t (comparing the IEEE bit
-///     patterns of |x| as integers, which order like the magnitudes for non-NaN floats);
-///  3. exact selection (nth_element) among the candidates, then sorting of the k indices.
-/// If the sample was unlucky and fewer than k candidates pass, it falls back to an exact
-/// selection over the whole vector, so the result is always exact (ties broken arbitrarily).
+///  2. one vectorized filtering pass collects the magnitudes |x_i| ≥ t (compared as the IEEE bit
+///     patterns of |x|, which order like the magnitudes for non-NaN floats);
+///  3. nth_element among those candidate magnitudes (plain integers, no indirection) gives the
+///     k-th largest magnitude v and how many elements equal to v are needed;
+///  4. a second pass over x (still in cache for a model of up to tens of MiB) emits the indices
+///     with |x_i| > v, and the first needed ones with |x_i| = v, in ascending order: no sort.
+/// If the sample was unlucky and fewer than k candidates pass, step 3 runs over every element,
+/// so the result is always exact (among equal magnitudes, the lowest indices win).
 #pragma once
 
 #include "fedpp/error.hpp"
+#include "fedpp/kernels/dispatch.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +24,10 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 namespace fedpp::compression {
 
@@ -29,7 +38,7 @@ namespace detail {
   return b & 0x7fffffffU;
 }
 
-/// Indices i (ascending) with abs_bits(x[i]) ≥ t, appended to out.
+/// Appends to `out` the indices i (ascending) with abs_bits(x[i]) ≥ t (threshold sparsification).
 inline void filter_at_least(const float* x, std::size_t n, std::uint32_t t, std::vector<std::uint32_t>& out) {
   constexpr std::size_t block = 16;
   std::size_t i = 0;
@@ -44,19 +53,165 @@ inline void filter_at_least(const float* x, std::size_t n, std::uint32_t t, std:
     if (abs_bits(x[i]) >= t) out.push_back(static_cast<std::uint32_t>(i));
 }
 
-/// Keeps the k largest-magnitude entries of `idx` (k ≤ idx.size()) and sorts them ascending.
-inline void select_largest(const float* x, std::vector<std::uint32_t>& idx, std::size_t k) {
-  if (k < idx.size()) {
-    std::nth_element(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-                     [x](std::uint32_t a, std::uint32_t b) { return abs_bits(x[a]) > abs_bits(x[b]); });
-    idx.resize(k);
+/// Makes room for `more` elements past `used` in `out` (size, not just capacity: the vector
+/// loops store whole registers) and returns where they go.
+inline std::uint32_t* room_for(std::vector<std::uint32_t>& out, std::size_t used, std::size_t more) {
+  if (out.size() < used + more) out.resize(std::max(used + more, 2 * out.size()));
+  return out.data() + used;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/// collect_at_least with AVX-512: each 16-lane compare's hits are compressed into one register
+/// and stored whole (no branch per element); returns the new count of used elements.
+__attribute__((target("avx512f"))) inline std::size_t collect_at_least_avx512(const float* x, std::size_t n,
+                                                                             std::uint32_t t,
+                                                                             std::vector<std::uint32_t>& out,
+                                                                             std::size_t used) {
+  constexpr std::size_t step = 4096; // elements between capacity checks
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+  const __m512i vt = _mm512_set1_epi32(static_cast<int>(t));
+  std::size_t i = 0;
+  while (i + 16 <= n) {
+    const std::size_t stop = std::min(n / 16 * 16, i + step);
+    std::uint32_t* dst = room_for(out, used, stop - i + 16);
+    std::size_t w = 0;
+    for (; i < stop; i += 16) {
+      const __m512i a = _mm512_and_si512(_mm512_loadu_si512(x + i), abs_mask);
+      const __mmask16 hit = _mm512_cmpge_epu32_mask(a, vt);
+      _mm512_storeu_si512(dst + w, _mm512_maskz_compress_epi32(hit, a));
+      w += static_cast<std::size_t>(__builtin_popcount(hit));
+    }
+    used += w;
   }
-  std::sort(idx.begin(), idx.end());
+  std::uint32_t* dst = room_for(out, used, n - i);
+  for (; i < n; ++i)
+    if (const auto a = abs_bits(x[i]); a >= t) {
+      *dst++ = a;
+      ++used;
+    }
+  return used;
+}
+#endif
+
+/// Appends to `out` every abs_bits(x[i]) ≥ t, in index order.
+inline void collect_at_least(const float* x, std::size_t n, std::uint32_t t, std::vector<std::uint32_t>& out) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kernels::active_isa() == kernels::isa::avx512 || kernels::detail::compiled_vector_bytes == 64) {
+    const std::size_t used = collect_at_least_avx512(x, n, t, out, out.size());
+    out.resize(used);
+    return;
+  }
+#endif
+  constexpr std::size_t block = 16;
+  std::size_t i = 0;
+  for (; i + block <= n; i += block) {
+    std::uint32_t hits = 0; // a vectorizable test of the whole block first
+    for (std::size_t j = 0; j < block; ++j) hits += abs_bits(x[i + j]) >= t ? 1U : 0U;
+    if (hits == 0) continue;
+    for (std::size_t j = 0; j < block; ++j)
+      if (const auto a = abs_bits(x[i + j]); a >= t) out.push_back(a);
+  }
+  for (; i < n; ++i)
+    if (const auto a = abs_bits(x[i]); a >= t) out.push_back(a);
+}
+
+/// The k-th largest magnitude (as abs bits) among `values` (1 ≤ k ≤ values.size()) and how many
+/// values equal to it belong to the top k. Reorders `values`.
+struct kth_magnitude {
+  std::uint32_t value;
+  std::size_t ties_taken;
+};
+[[nodiscard]] inline kth_magnitude find_kth_largest(std::vector<std::uint32_t>& values, std::size_t k) {
+  const auto kth = values.begin() + static_cast<std::ptrdiff_t>(k - 1);
+  std::nth_element(values.begin(), kth, values.end(), std::greater<>());
+  const std::uint32_t v = *kth;
+  // values[0, k−1) are ≥ v: those equal to v, plus the k-th itself, are the ties taken.
+  const auto equal = static_cast<std::size_t>(std::count(values.begin(), kth, v));
+  return {v, equal + 1};
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/// emit_top's whole vectors with AVX-512: indices with |x| > v are compressed and stored per
+/// register; a register holding a tie (|x| = v, rare) is walked lane by lane to keep the order.
+/// Returns the first index not processed (the tail); `ties` counts down.
+__attribute__((target("avx512f"))) inline std::size_t emit_top_avx512(const float* x, std::size_t n, std::uint32_t v,
+                                                                     std::size_t& ties,
+                                                                     std::vector<std::uint32_t>& out) {
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+  const __m512i vv = _mm512_set1_epi32(static_cast<int>(v));
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  std::size_t used = out.size();
+  const std::size_t end = n / 16 * 16;
+  std::uint32_t* dst = room_for(out, used, 16);
+  std::size_t room = out.size() - used;
+  for (std::size_t i = 0; i < end; i += 16) {
+    const __m512i a = _mm512_and_si512(_mm512_loadu_si512(x + i), abs_mask);
+    const __mmask16 above = _mm512_cmpgt_epu32_mask(a, vv);
+    const __mmask16 equal = _mm512_cmpeq_epu32_mask(a, vv);
+    if (room < 16) {
+      dst = room_for(out, used, 4096);
+      room = out.size() - used;
+    }
+    if (equal == 0 || ties == 0) {
+      const __m512i idx = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(i)));
+      _mm512_storeu_si512(dst, _mm512_maskz_compress_epi32(above, idx));
+      const auto w = static_cast<std::size_t>(__builtin_popcount(above));
+      dst += w, used += w, room -= w;
+      continue;
+    }
+    for (unsigned l = 0; l < 16; ++l) {
+      bool take = ((above >> l) & 1U) != 0;
+      if (!take && ((equal >> l) & 1U) != 0 && ties > 0) {
+        take = true;
+        --ties;
+      }
+      if (take) {
+        *dst++ = static_cast<std::uint32_t>(i + l);
+        ++used;
+        --room;
+      }
+    }
+  }
+  out.resize(used);
+  return end;
+}
+#endif
+
+/// Appends the ascending indices i with abs_bits(x[i]) > v, and the first `ties` with = v.
+inline void emit_top(const float* x, std::size_t n, kth_magnitude kth, std::vector<std::uint32_t>& out) {
+  std::size_t ties = kth.ties_taken;
+  const std::uint32_t v = kth.value;
+  auto visit = [&](std::size_t i) {
+    const std::uint32_t a = abs_bits(x[i]);
+    if (a > v) {
+      out.push_back(static_cast<std::uint32_t>(i));
+    } else if (a == v && ties > 0) {
+      out.push_back(static_cast<std::uint32_t>(i));
+      --ties;
+    }
+  };
+  std::size_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kernels::active_isa() == kernels::isa::avx512 || kernels::detail::compiled_vector_bytes == 64) {
+    i = emit_top_avx512(x, n, v, ties, out);
+    for (; i < n; ++i) visit(i);
+    return;
+  }
+#endif
+  constexpr std::size_t block = 16;
+  for (; i + block <= n; i += block) {
+    std::uint32_t hits = 0;
+    for (std::size_t j = 0; j < block; ++j) hits += abs_bits(x[i + j]) >= v ? 1U : 0U;
+    if (hits == 0) continue;
+    for (std::size_t j = 0; j < block; ++j) visit(i + j);
+  }
+  for (; i < n; ++i) visit(i);
 }
 } // namespace detail
 
-/// Writes into `out` the ascending indices of the k largest |x_i| (exact; ties arbitrary).
-/// Requires x.size() < 2^32 and finite values (NaN compares as larger than any number).
+/// Writes into `out` the ascending indices of the k largest |x_i| (exact; among equal
+/// magnitudes the lowest indices). Requires x.size() < 2^32 and finite values (NaN would count
+/// as larger than any number).
 inline void top_k_indices(std::span<const float> x, std::size_t k, std::vector<std::uint32_t>& out) {
   const std::size_t d = x.size();
   if (d >= (std::size_t{1} << 32))
@@ -70,30 +225,28 @@ inline void top_k_indices(std::span<const float> x, std::size_t k, std::vector<s
   }
   constexpr std::size_t sample_size = 16384;
   const double frac = static_cast<double>(k) / static_cast<double>(d);
-  if (d < 8 * sample_size || frac > 0.2) { // small or dense: exact selection over everything
-    out.resize(d);
-    for (std::size_t i = 0; i < d; ++i) out[i] = static_cast<std::uint32_t>(i);
-    detail::select_largest(x.data(), out, k);
-    return;
+  std::vector<std::uint32_t> candidates;
+  if (d >= 8 * sample_size && frac <= 0.2) {
+    // 1. threshold from a strided sample (stride co-prime-ish with typical layer sizes)
+    std::vector<std::uint32_t> sample(sample_size);
+    const std::size_t stride = d / sample_size;
+    for (std::size_t s = 0; s < sample_size; ++s)
+      sample[s] = detail::abs_bits(x[s * stride + (s * 7919) % stride]);
+    const double above = std::min(1.0, 1.2 * frac + 4.0 * std::sqrt(frac / sample_size));
+    const auto rank = static_cast<std::size_t>(std::floor((1.0 - above) * sample_size));
+    std::nth_element(sample.begin(), sample.begin() + static_cast<std::ptrdiff_t>(rank), sample.end());
+    // 2. filtering pass
+    candidates.reserve(static_cast<std::size_t>(2.0 * above * static_cast<double>(d)) + 64);
+    detail::collect_at_least(x.data(), d, sample[rank], candidates);
   }
-  // 1. threshold from a strided sample (stride co-prime-ish with typical layer sizes)
-  std::vector<std::uint32_t> sample(sample_size);
-  const std::size_t stride = d / sample_size;
-  for (std::size_t s = 0; s < sample_size; ++s)
-    sample[s] = detail::abs_bits(x[s * stride + (s * 7919) % stride]);
-  const double above = std::min(1.0, 1.5 * frac + 4.0 * std::sqrt(frac / sample_size));
-  const auto rank = static_cast<std::size_t>(std::floor((1.0 - above) * sample_size));
-  std::nth_element(sample.begin(), sample.begin() + static_cast<std::ptrdiff_t>(rank), sample.end());
-  const std::uint32_t t = sample[rank];
-  // 2. filtering pass
-  out.reserve(static_cast<std::size_t>(2.0 * above * static_cast<double>(d)) + 64);
-  detail::filter_at_least(x.data(), d, t, out);
-  if (out.size() < k) { // unlucky sample: exact fallback
-    out.resize(d);
-    for (std::size_t i = 0; i < d; ++i) out[i] = static_cast<std::uint32_t>(i);
+  if (candidates.size() < k) { // small or dense input, or an unlucky sample: every element
+    candidates.clear();
+    detail::collect_at_least(x.data(), d, 0, candidates);
   }
-  // 3. exact selection among the candidates
-  detail::select_largest(x.data(), out, k);
+  // 3. the k-th largest magnitude, 4. the indices in order
+  const auto kth = detail::find_kth_largest(candidates, k);
+  out.reserve(k);
+  detail::emit_top(x.data(), d, kth, out);
 }
 
 } // namespace fedpp::compression

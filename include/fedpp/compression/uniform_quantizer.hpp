@@ -22,6 +22,7 @@
 #include "fedpp/error.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -68,9 +69,10 @@ public:
     std::vector<float> rotated;
     std::span<const float> v = x;
     const std::uint64_t rotation_seed = seed ^ 0x726f746174696f6eULL;
-    if (!detail::all_finite(x.data(), x.size()))
-      throw invalid_config("uniform_quantizer: the input holds NaN or Inf");
     if (rotate_) {
+      // Checked before rotating: rotation spreads a NaN everywhere and may overflow finite values.
+      if (!detail::all_finite(x.data(), x.size()))
+        throw invalid_config("uniform_quantizer: the input holds NaN or Inf");
       const hadamard_rotation rot(x.size(), rotation_seed);
       rotated.resize(rot.padded_size());
       rot.forward(x, rotated);
@@ -80,44 +82,48 @@ public:
     const std::uint64_t chunks = detail::chunk_count(n, chunk_);
     const std::size_t per = chunk_ == 0 ? n : chunk_;
     const auto levels = static_cast<std::uint32_t>((1U << bits_) - 1U);
-    // Scales first: a range that overflows is refused before anything is written.
-    std::vector<float> scales(2 * chunks);
-    for (std::uint64_t c = 0; c < chunks; ++c) {
-      const std::size_t begin = c * per, len = std::min(per, n - begin);
-      const auto mm = detail::find_min_max(v.data() + begin, len);
-      const float step = (mm.hi - mm.lo) / static_cast<float>(levels);
-      if (!std::isfinite(step))
-        throw invalid_config("uniform_quantizer: the range [" + std::to_string(mm.lo) + ", " +
-                             std::to_string(mm.hi) + "] of chunk " + std::to_string(c) + " overflows float");
-      scales[2 * c] = mm.lo;
-      scales[2 * c + 1] = step;
-    }
     const std::size_t start = out.size();
     out.reserve(start + payload_bytes(x.size()));
     detail::byte_writer w(out);
     payload_header{payload_scheme::uniform, static_cast<std::uint8_t>(bits_), flags(), chunk_, x.size()}
         .write(w);
     if (rotate_) w.u64(rotation_seed);
-    for (float s : scales) w.f32(s);
-    std::byte* codes_out = w.grow(packed_bytes(n, bits_));
+    std::byte* scales_out = w.grow(8 * chunks + packed_bytes(n, bits_));
+    std::byte* codes_out = scales_out + 8 * chunks;
     const counter_key key = counter_key::from_seed(seed);
     std::uint8_t codes[detail::code_block];
-    // Blocks of code_block elements never straddle a chunk boundary or a 2^32 index block, and
-    // (code_block being a multiple of 8) start on a byte boundary of the packed stream.
+    // One chunk at a time: its range and finiteness in one read, then its codes while it is still
+    // in cache. A bad chunk truncates `out` back to where it was (out unchanged) and throws.
     for (std::uint64_t c = 0; c < chunks; ++c) {
       const std::size_t begin = c * per, end = std::min(n, begin + per);
-      const float lo = scales[2 * c], step = scales[2 * c + 1];
+      const auto range = detail::scan_range(v.data() + begin, end - begin);
+      if (!range.finite) {
+        out.resize(start);
+        throw invalid_config("uniform_quantizer: the input holds NaN or Inf (chunk " + std::to_string(c) + ")");
+      }
+      const float lo = range.lo, step = (range.hi - range.lo) / static_cast<float>(levels);
+      if (!std::isfinite(step)) {
+        out.resize(start);
+        throw invalid_config("uniform_quantizer: the range [" + std::to_string(range.lo) + ", " +
+                             std::to_string(range.hi) + "] of chunk " + std::to_string(c) + " overflows float");
+      }
+      detail::store_le(scales_out + 8 * c, std::bit_cast<std::uint32_t>(lo));
+      detail::store_le(scales_out + 8 * c + 4, std::bit_cast<std::uint32_t>(step));
       const float inv = step > 0 ? 1.0F / step : 0.0F;
+      // Blocks of code_block elements never straddle a chunk boundary or a 2^32 index block, and
+      // (code_block being a multiple of 8) start on a byte boundary of the packed stream.
       for (std::size_t b = begin; b < end;) {
         std::size_t len = std::min(detail::code_block, end - b);
         const std::size_t to_boundary = (std::size_t{1} << 32) - (b & 0xffffffffULL);
         len = std::min(len, to_boundary);
         // 8-bit codes go straight to the output; narrower ones through the stack block.
         auto* dst = bits_ == 8 ? reinterpret_cast<std::uint8_t*>(codes_out) + b : codes;
+        // The same block of the next chunk, which the range scan reads next.
+        const float* next = b + per + len <= n ? v.data() + b + per : nullptr;
         if (mode_ == rounding::stochastic)
-          detail::quantize_codes<true>(v.data() + b, len, lo, inv, levels, key, b, dst);
+          detail::quantize_codes<true>(v.data() + b, len, lo, inv, levels, key, b, dst, next);
         else
-          detail::quantize_codes<false>(v.data() + b, len, lo, inv, levels, key, b, dst);
+          detail::quantize_codes<false>(v.data() + b, len, lo, inv, levels, key, b, dst, next);
         if (bits_ != 8) {
           if ((b * bits_) % 8 == 0) {
             pack_bits({codes, len}, bits_, {codes_out + b * bits_ / 8, packed_bytes(len, bits_)});

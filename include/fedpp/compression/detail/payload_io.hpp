@@ -18,6 +18,11 @@ namespace fedpp::compression::detail {
   throw malformed_message("compressed payload: " + what);
 }
 
+/// Writes v little-endian at p (4 bytes).
+inline void store_le(std::byte* p, std::uint32_t v) noexcept {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xffU);
+}
+
 /// Appends little-endian fields to a byte vector.
 class byte_writer {
 public:
