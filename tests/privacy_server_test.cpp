@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -182,14 +183,20 @@ TEST(PrivacyServer, EmptyAndTooSmallPoissonRoundsAreCharged) {
   dp.sampling_rate = q;
   dp.population = n;
   dp.budget = privacy_budget(1e6, delta);
+  dp.release_below_min_reports = false; // the charging does not depend on releasing
   auto server = make_server(n, q, dp, 3, 2);
   std::size_t empty = 0, too_small = 0, succeeded = 0;
   for (std::size_t r = 0; r < rounds; ++r) {
+    const auto before = server.model();
     const auto metrics = server.run_round(fed.server_endpoint());
     empty += metrics.sampled == 0 ? 1 : 0;
     too_small += metrics.sampled == 1 ? 1 : 0;
     succeeded += metrics.succeeded ? 1 : 0;
     ASSERT_TRUE(metrics.evaluation.contains("dp_epsilon")) << "round " << r;
+    ASSERT_FALSE(metrics.released_without_quorum);
+    if (!metrics.succeeded) { // skipped: the model is exactly unchanged
+      ASSERT_TRUE(std::equal(before.span().begin(), before.span().end(), server.model().span().begin()));
+    }
   }
   EXPECT_GT(empty, 0U);
   EXPECT_GT(too_small, 0U);
@@ -239,3 +246,43 @@ TEST(PrivacyServer, BadOptionsAreRejected) {
 }
 
 } // namespace
+
+TEST(PrivacyServer, RoundsBelowMinReportsStillReleaseTheNoisySum) {
+  // Default: a round with |S| < min_reports (even |S| = 0) releases Σ_{k∈S} clip(Δ_k)/(qN) plus
+  // N(0, (σC/(qN))²) like any other, so "too few clients" is never observable. σ tiny: the
+  // release of a one-client round is that client's clipped delta / qN; an empty round's is ~0.
+  const std::size_t n = 20, rounds = 30;
+  const double q = 0.05, clip = 1.0;
+  delta_trainer trainer;
+  fedpp::in_process_federation<float, delta_trainer> fed(ids(n), trainer, layout(), 2);
+  central_dp_options dp;
+  dp.noise_multiplier = 1e-7;
+  dp.clip_norm = clip;
+  dp.sampling_rate = q;
+  dp.population = n;
+  auto server = make_server(n, q, dp, 3, 2);
+  const double qn = q * static_cast<double>(n);
+  std::size_t one_client_rounds = 0, empty_rounds = 0;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const auto before = server.model();
+    const auto metrics = server.run_round(fed.server_endpoint());
+    if (metrics.sampled >= 2) continue;
+    ASSERT_FALSE(metrics.succeeded);
+    ASSERT_TRUE(metrics.released_without_quorum) << "round " << r;
+    std::set<client_id> s;
+    if (metrics.sampled == 1) {
+      s = trainer.calls->at(r); // the lone sampled client was trained and counted
+      ASSERT_EQ(s.size(), 1U);
+      ASSERT_EQ(metrics.reported, 1U);
+      ++one_client_rounds;
+    } else {
+      ++empty_rounds;
+    }
+    for (std::size_t i = 0; i < dim; ++i)
+      ASSERT_NEAR(server.model().span()[i] - before.span()[i], expected_update(s, i, clip, qn), 1e-5)
+          << "round " << r << " element " << i;
+  }
+  EXPECT_GT(one_client_rounds, 0U);
+  EXPECT_GT(empty_rounds, 0U);
+  EXPECT_EQ(server.hooks().accountant().steps(), rounds);
+}

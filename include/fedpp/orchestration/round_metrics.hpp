@@ -13,6 +13,8 @@ namespace fedpp {
 struct round_metrics {
   std::uint64_t round = 0;        ///< round number (server version for asynchronous runs)
   bool succeeded = false;         ///< false: too few reports, the global model is unchanged
+  /// true: too few reports, yet the hooks released a step (central DP releases every round)
+  bool released_without_quorum = false;
   std::size_t sampled = 0;        ///< clients selected
   std::size_t reported = 0;       ///< reports accepted into the aggregate
   std::size_t dropped = 0;        ///< selected clients that never reported (dropouts)

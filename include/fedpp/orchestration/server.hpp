@@ -130,12 +130,15 @@ public:
     const std::vector<client_id> selected = sampler_.sample(r, gen);
     metrics.sampled = selected.size();
     const std::size_t target = std::min(target_reports(), selected.size());
-    if (selected.empty() || target < options_.min_reports) {
+    const bool release_always = releases_failed_rounds();
+    if (selected.empty() || (target < options_.min_reports && !release_always)) {
       metrics.dropped = selected.size();
+      if (release_always) release_without_quorum(std::nullopt, r, metrics);
       finish(metrics, started);
       return metrics;
     }
-    round_tracker tracker(selected, round_policy{target, options_.min_reports, options_.deadline});
+    // Hooks that release every round (central DP) have even a too-small sample trained.
+    round_tracker tracker(selected, round_policy{target, std::min(options_.min_reports, target), options_.deadline});
 
     // Who is sent the model. In simulation the forecasts say in advance who drops out, who is
     // late and who is surplus; those are not trained (their work would be discarded anyway).
@@ -224,6 +227,12 @@ public:
       metrics.succeeded = true;
       for (auto& [key, value] : weighted_metrics)
         metrics.client_metrics[key] = value / metrics.total_examples;
+    }
+    if (!metrics.succeeded && release_always) {
+      const auto t0 = clock::now();
+      release_without_quorum(aggregate.can_report() ? std::optional(std::move(aggregate).report()) : std::nullopt, r,
+                             metrics);
+      aggregation_seconds += std::chrono::duration<double>(clock::now() - t0).count();
     }
     metrics.aggregation_seconds = aggregation_seconds;
     finish(metrics, started);
@@ -342,8 +351,24 @@ private:
           std::max(metrics.simulated_seconds, std::chrono::duration<double>(elapsed).count());
   }
 
+  /// True when the hooks release a model step for every round, quorum or not (see server_hooks.hpp).
+  [[nodiscard]] bool releases_failed_rounds() const {
+    if constexpr (requires { { hooks_.release_failed_rounds() } -> std::convertible_to<bool>; })
+      return hooks_.release_failed_rounds();
+    return false;
+  }
+
+  /// A round below min_reports whose hooks release anyway: the partial mean (or zeros when
+  /// nothing was accepted) goes through on_aggregate and the optimizer like a full round's.
+  void release_without_quorum(std::optional<flat_model<T>> partial_mean, std::uint64_t r, round_metrics& metrics) {
+    flat_model<T> delta = partial_mean ? std::move(*partial_mean) : flat_model<T>(model_.layout());
+    if constexpr (requires { hooks_.on_aggregate(delta.span(), r); }) hooks_.on_aggregate(delta.span(), r);
+    optimizer_.step(model_.span(), std::span<const T>(delta.span()));
+    metrics.released_without_quorum = true;
+  }
+
   void finish(round_metrics& metrics, transport_clock::time_point started) {
-    if (metrics.succeeded && evaluate_) metrics.evaluation = evaluate_(model_);
+    if ((metrics.succeeded || metrics.released_without_quorum) && evaluate_) metrics.evaluation = evaluate_(model_);
     metrics.round_seconds = std::chrono::duration<double>(transport_clock::now() - started).count();
     if constexpr (requires { hooks_.on_round_end(metrics); }) hooks_.on_round_end(metrics);
   }

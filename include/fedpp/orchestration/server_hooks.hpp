@@ -12,6 +12,12 @@
 /// |                                                 | central DP noise on the mean (std::span<T>)        |
 /// | `h.on_round_end(metrics)`                       | last: e.g. a privacy accountant adds ε spent to    |
 /// |                                                 | `round_metrics&`                                   |
+/// | `h.release_failed_rounds()` → bool              | true: a round below min_reports still trains the   |
+/// |                                                 | sample, and its partial mean (zeros if nothing was |
+/// |                                                 | accepted) goes through on_aggregate and the server |
+/// |                                                 | update; `released_without_quorum` is set. Central  |
+/// |                                                 | DP needs it: whether a round "failed" depends on   |
+/// |                                                 | who was sampled, so it must not be observable      |
 #pragma once
 
 namespace fedpp {

@@ -8,7 +8,12 @@
 ///   divided by the expected number of clients qN (not by |S|, which would itself leak);
 /// - on_round_end: the accountant composes one step (q, σ) — for every round, also failed ones
 ///   (conservative) — and writes ε(δ) to round_metrics::evaluation["dp_epsilon"]; adaptive
-///   clipping, when on, moves C with the noisy unclipped count.
+///   clipping, when on, moves C with the noisy unclipped count;
+/// - release_failed_rounds: true by default, so a round with fewer than the server's min_reports
+///   (likely with small Poisson samples) still releases Σ/(qN) + noise over whatever reports
+///   arrived — possibly pure noise. The mechanism the accountant charges is then exactly the one
+///   run every round; skipping such rounds would publish a data-dependent event (too few of the
+///   sampled clients) that the accountant does not cover.
 /// Check `can_run_next_round()` (privacy_budget) before each run_round to stop within a budget.
 #pragma once
 
@@ -42,6 +47,8 @@ struct central_dp_options {
   double sampling_rate = 0.01;          ///< q of the Poisson sampler
   std::size_t population = 1000;        ///< N; qN is the fixed denominator
   std::optional<privacy_budget> budget; ///< stop before a round that would exceed it
+  /// Release Σ/(qN) + noise also for rounds below the server's min_reports (see the file comment).
+  bool release_below_min_reports = true;
 };
 
 /// See the file comment. `Accountant` is rdp_accountant or pld_accountant.
@@ -115,6 +122,9 @@ public:
                         options_.sampling_rate * static_cast<double>(options_.population), gen_);
     reports_ = unclipped_ = 0;
   }
+
+  /// Server hook: whether rounds below min_reports still release a noisy step.
+  [[nodiscard]] bool release_failed_rounds() const noexcept { return options_.release_below_min_reports; }
 
   /// False when one more round would take ε past the budget (true without a budget).
   [[nodiscard]] bool can_run_next_round() const {
