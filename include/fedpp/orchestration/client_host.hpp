@@ -11,6 +11,7 @@
 #include "fedpp/transport/transport.hpp"
 #include "fedpp/transport/wire_format.hpp"
 
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -26,6 +27,7 @@ inline constexpr std::string_view upload_weights_key = "fedpp.upload_weights";
 /// What a client host did with one message.
 enum class host_event : std::uint8_t {
   trained,  ///< trained a client and sent its update
+  handled,  ///< a control message the client hooks consumed (e.g. a secure-aggregation step)
   shutdown, ///< the server said no more rounds follow
   ignored,  ///< a malformed or unexpected message (counted)
   timed_out ///< nothing arrived before the deadline (or the transport closed)
@@ -52,7 +54,11 @@ struct no_client_hooks {};
 /// - `h.process_update(client, config, delta)`: in place on the upload (`std::span<T>`), e.g.
 ///   clipping, local DP noise, error feedback, simulated attacks;
 /// - `h.encode_update(round, client, layout, delta, num_examples, metrics)` → `message`: the
-///   upload's bytes, e.g. a compressed payload (default: the dense wire encoding).
+///   upload's bytes, e.g. a compressed payload (default: the dense wire encoding);
+/// - `h.upload(endpoint, round, client, config, delta, num_examples)`: takes the upload over
+///   entirely, e.g. starts a secure-aggregation protocol (`endpoint` is the host's transport);
+/// - `h.on_control(endpoint, envelope)` → bool: a control message other than shutdown, for one of
+///   this host's clients; true when consumed (the protocol steps after the upload).
 template <element_type T, class Trainer, client_host_transport Transport, class Hooks = no_client_hooks>
 requires client_trainer<Trainer, T>
 class client_host {
@@ -71,9 +77,14 @@ public:
       whole = reassembler_.add(received->message);
       if (!whole) return host_event::ignored; // a chunk; the rest will follow
       auto decoded = wire::decode(*whole);
-      if (decoded.kind() == wire::message_kind::control &&
-          decoded.tag() == static_cast<std::uint32_t>(control_tag::shutdown))
-        return host_event::shutdown;
+      if (decoded.kind() == wire::message_kind::control) {
+        if (decoded.tag() == static_cast<std::uint32_t>(control_tag::shutdown)) return host_event::shutdown;
+        if constexpr (requires { { hooks_.on_control(*endpoint_, *received) } -> std::convertible_to<bool>; }) {
+          if (hooks_.on_control(*endpoint_, envelope{received->from, received->to, std::move(*whole)}))
+            return host_event::handled;
+        }
+        throw malformed_message("client host: unexpected control message");
+      }
       wire::check_model_message(decoded, layout_, decoded.round());
       if (decoded.kind() != wire::message_kind::global_model)
         throw malformed_message("client host: expected a global model");
@@ -94,6 +105,7 @@ public:
       case host_event::trained:
         ++trained;
         break;
+      case host_event::handled:
       case host_event::ignored:
         break;
       case host_event::shutdown:
@@ -128,6 +140,12 @@ private:
     if constexpr (requires { hooks_.process_update(client, config, values.span()); })
       hooks_.process_update(client, config, values.span());
     const std::span<const T> upload(values.span());
+    if constexpr (requires {
+                    hooks_.upload(*endpoint_, decoded.round(), client, config, upload, result.num_examples);
+                  }) {
+      hooks_.upload(*endpoint_, decoded.round(), client, config, upload, result.num_examples);
+      return;
+    }
     message reply;
     if constexpr (requires {
                     {

@@ -167,6 +167,31 @@ public:
       recipients = selected;
     }
 
+    // Hooks that run their own collection (secure aggregation): they learn the participants,
+    // everyone gets the model at once, and the hooks return the mean delta (or nothing).
+    if constexpr (requires(transport_clock::time_point t) {
+                    { hooks_.collect(endpoint, recipients, r, t, metrics) } -> std::same_as<std::optional<flat_model<T>>>;
+                  }) {
+      if constexpr (requires { hooks_.begin_round(recipients, r); }) hooks_.begin_round(recipients, r);
+      for (client_id c : recipients) {
+        const message m = wire::encode_global_model<T>(r, config_for(c, r), model_.layout(), model_.span());
+        endpoint.send(c, m);
+        metrics.bytes_down += m.size();
+      }
+      const auto t0 = clock::now();
+      std::optional<flat_model<T>> mean_delta = hooks_.collect(endpoint, recipients, r, started + options_.max_wait, metrics);
+      metrics.dropped = selected.size() - std::min(selected.size(), metrics.reported);
+      if (mean_delta && metrics.reported >= options_.min_reports) {
+        if constexpr (requires { hooks_.on_aggregate(mean_delta->span(), r); })
+          hooks_.on_aggregate(mean_delta->span(), r);
+        optimizer_.step(model_.span(), std::span<const T>(mean_delta->span()));
+        metrics.succeeded = true;
+      }
+      metrics.aggregation_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+      finish(metrics, started);
+      return metrics;
+    }
+
     // Broadcast: one encoded message per distinct config, shared by its recipients; with flow
     // control, only the first max_in_flight now and one more per report.
     std::map<std::string, message> encoded;
@@ -266,6 +291,7 @@ private:
     config.round = r;
     if (options_.client_lr_decay != 1.0)
       config.learning_rate *= std::pow(options_.client_lr_decay, static_cast<double>(r));
+    if constexpr (requires(const Hooks& h) { h.extend_config(config); }) hooks_.extend_config(config);
     return config;
   }
 

@@ -12,6 +12,13 @@
 /// |                                                 | central DP noise on the mean (std::span<T>)        |
 /// | `h.on_round_end(metrics)`                       | last: e.g. a privacy accountant adds ε spent to    |
 /// |                                                 | `round_metrics&`                                   |
+/// | `h.extend_config(config)` (const)               | per recipient: adds round_config::extra entries    |
+/// |                                                 | the clients' hooks need (e.g. a SecAgg threshold)  |
+/// | `h.begin_round(recipients, round)`              | before the broadcast of a round that `collect`s    |
+/// | `h.collect(endpoint, recipients, round,         | replaces the server's collection (each recipient   |
+/// |   deadline, metrics)` →                         | still gets the model first): e.g. the rounds of    |
+/// |   `std::optional<flat_model<T>>`                | secure aggregation; returns the mean delta (nullopt|
+/// |                                                 | when the round fails) and sets metrics.reported    |
 /// | `h.release_failed_rounds()` → bool              | true: a round below min_reports still trains the   |
 /// |                                                 | sample, and its partial mean (zeros if nothing was |
 /// |                                                 | accepted) goes through on_aggregate and the server |

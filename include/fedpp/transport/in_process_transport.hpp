@@ -60,6 +60,13 @@ struct in_process_state {
     return box;
   }
 
+  /// The mailbox of `id` if it exists (nothing is created).
+  std::shared_ptr<in_process_mailbox> find(endpoint_id id) {
+    const std::lock_guard lock(mutex);
+    const auto it = mailboxes.find(id);
+    return it == mailboxes.end() ? nullptr : it->second;
+  }
+
   /// Makes `id` share `host`'s mailbox; false when `id` already has a mailbox of its own.
   bool alias(endpoint_id id, endpoint_id host) {
     const std::lock_guard lock(mutex);
@@ -86,16 +93,16 @@ public:
 
   /// Delivers `m` (shared, not copied) to endpoint `to`'s mailbox, which is created if nobody
   /// opened it yet. Dropped when `to` or the hub is closed.
-  void send(endpoint_id to, const message& m) {
-    auto box = state_->mailbox(to);
-    {
-      const std::lock_guard lock(box->mutex);
-      if (box->closed) return;
-      box->queue.push_back(envelope{id_, to, m});
-    }
-    box->ready.notify_one();
-    own_->bytes_sent.fetch_add(m.size(), std::memory_order_relaxed);
-    own_->messages_sent.fetch_add(1, std::memory_order_relaxed);
+  void send(endpoint_id to, const message& m) { deliver(id_, to, m); }
+
+  /// send() on behalf of `from`, a client routed to this endpoint (a host thread answering for
+  /// one of its virtual clients, as a rank does under MPI): the receiver's envelope says `from`.
+  /// Throws invalid_config when `from` is neither this endpoint nor routed to it.
+  void send_as(endpoint_id from, endpoint_id to, const message& m) {
+    if (from != id_ && state_->find(from) != own_)
+      throw invalid_config("in_process_endpoint::send_as: endpoint " + std::to_string(id_) +
+                           " cannot speak for " + std::to_string(from) + ", which is not routed to it");
+    deliver(from, to, m);
   }
 
   /// The next message for this endpoint, waiting until `deadline` at most; nullopt on timeout.
@@ -153,6 +160,17 @@ public:
 
 private:
   friend class in_process_transport;
+  void deliver(endpoint_id from, endpoint_id to, const message& m) {
+    auto box = state_->mailbox(to);
+    {
+      const std::lock_guard lock(box->mutex);
+      if (box->closed) return;
+      box->queue.push_back(envelope{from, to, m});
+    }
+    box->ready.notify_one();
+    own_->bytes_sent.fetch_add(m.size(), std::memory_order_relaxed);
+    own_->messages_sent.fetch_add(1, std::memory_order_relaxed);
+  }
   std::optional<envelope> pop(std::unique_lock<std::mutex>& lock) {
     if (own_->queue.empty()) return std::nullopt;
     envelope e = std::move(own_->queue.front());
