@@ -434,8 +434,10 @@ int run_server_rounds(int rounds, bool plus, double ddg_sigma) {
     const auto g = global.tensors().front().view.span();
     const std::vector<double> w(g.begin(), g.end());
     const auto delta = local_update(w, job->data[c], 5, 0.05);
-    fedpp::client_result<float> r{fedpp::flat_model<float>(global.layout()), fedpp::update_kind::delta,
-                                  static_cast<double>(job->weight[c]), {}};
+    fedpp::client_result<float> r{fedpp::flat_model<float>(global.layout()),
+                                  fedpp::update_kind::delta,
+                                  static_cast<double>(job->weight[c]),
+                                  {}};
     std::copy(delta.begin(), delta.end(), r.model.span().begin());
     return r;
   };
@@ -454,13 +456,14 @@ int run_server_rounds(int rounds, bool plus, double ddg_sigma) {
   options.max_wait = std::chrono::seconds(30);
   fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>,
                 fedpp::wall_clock_availability, sa::secagg_server_hooks<float>>
-      secure(fedpp::flat_model<float>(layout), fedpp::uniform_sampler(job_clients, job_clients), {}, options, {},
-             sa::secagg_server_hooks<float>(settings, layout));
-  fedpp::server<float, fedpp::uniform_sampler> plain(fedpp::flat_model<float>(layout),
-                                                     fedpp::uniform_sampler(job_clients, job_clients), {}, options);
-  std::printf("fedpp::server with secure aggregation (%s, discrete Gaussian sigma %.0f per client) beside plain "
-              "FedAvg, %zu clients on 3 host threads\n",
-              plus ? "SecAgg+" : "SecAgg", ddg_sigma, job_clients);
+      secure(fedpp::flat_model<float>(layout), fedpp::uniform_sampler(job_clients, job_clients), {}, options,
+             {}, sa::secagg_server_hooks<float>(settings, layout));
+  fedpp::server<float, fedpp::uniform_sampler> plain(
+      fedpp::flat_model<float>(layout), fedpp::uniform_sampler(job_clients, job_clients), {}, options);
+  std::printf(
+      "fedpp::server with secure aggregation (%s, discrete Gaussian sigma %.0f per client) beside plain "
+      "FedAvg, %zu clients on 3 host threads\n",
+      plus ? "SecAgg+" : "SecAgg", ddg_sigma, job_clients);
   double max_diff = 0;
   for (int r = 0; r < rounds; ++r) {
     const auto m = secure.run_round(secure_clients.server_endpoint());
@@ -471,7 +474,8 @@ int run_server_rounds(int rounds, bool plus, double ddg_sigma) {
     }
     double diff = 0;
     for (std::size_t i = 0; i < job_dim; ++i)
-      diff = std::max(diff, std::abs(static_cast<double>(secure.model().span()[i] - plain.model().span()[i])));
+      diff =
+          std::max(diff, std::abs(static_cast<double>(secure.model().span()[i] - plain.model().span()[i])));
     max_diff = std::max(max_diff, diff);
     const std::vector<double> w(secure.model().span().begin(), secure.model().span().end());
     double loss = 0, total = 0;
@@ -480,8 +484,8 @@ int run_server_rounds(int rounds, bool plus, double ddg_sigma) {
       total += static_cast<double>(job->weight[c]);
     }
     std::printf("round %d: %zu reported, t = %zu, %.1f KiB up, loss %.4f, |secure − plain| = %.2e\n", r + 1,
-                m.reported, secure.hooks().threshold(), static_cast<double>(m.bytes_up) / 1024.0, loss / total,
-                diff);
+                m.reported, secure.hooks().threshold(), static_cast<double>(m.bytes_up) / 1024.0,
+                loss / total, diff);
   }
   const bool close = ddg_sigma > 0 || max_diff < 1e-4;
   if (ddg_sigma == 0)

@@ -31,7 +31,7 @@ if(FEDPP_BUILD_TESTS)
   endif()
   if(TARGET 06_compression)
     add_test(NAME example_06_compression_smoke
-             COMMAND 06_compression --rounds 2 --model softmax --schemes none,fp16,q8,q4,top1,top1_ef,sign_ef)
+             COMMAND 06_compression --rounds 2 --model softmax --schemes none,fp16,q8,q4,top1,top1_ef,sign_ef,sketch)
     set_tests_properties(example_06_compression_smoke PROPERTIES LABELS example TIMEOUT 300)
   endif()
   if(TARGET 05_server_optimizers)

@@ -82,7 +82,8 @@ TEST(CompressionKernels, QuantizeCodesMatchReferenceOnEveryPath) {
           for (std::size_t i = 0; i < n; ++i) {
             const double base = (static_cast<double>(x[i]) - r.lo) * inv;
             const double u = fc::unit_uniform(fc::counter_hash(key, first + i));
-            for (const auto& [code, t] : {std::pair{stochastic[i], base + u}, std::pair{nearest[i], base + 0.5}}) {
+            for (const auto& [code, t] :
+                 {std::pair{stochastic[i], base + u}, std::pair{nearest[i], base + 0.5}}) {
               const double clamped = std::min(t, static_cast<double>(levels));
               const double expected = std::floor(clamped);
               const bool near_integer = std::abs(clamped - std::round(clamped)) < 1e-4;

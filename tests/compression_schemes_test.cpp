@@ -265,7 +265,8 @@ TEST(CompressionTopK, TiesGoToTheLowestIndicesOnEveryPath) {
         fc::top_k_indices(x, k, got);
         std::vector<std::uint32_t> all(d);
         std::iota(all.begin(), all.end(), 0U);
-        std::stable_sort(all.begin(), all.end(), [&](auto a, auto b) { return std::fabs(x[a]) > std::fabs(x[b]); });
+        std::stable_sort(all.begin(), all.end(),
+                         [&](auto a, auto b) { return std::fabs(x[a]) > std::fabs(x[b]); });
         all.resize(k);
         std::sort(all.begin(), all.end());
         ASSERT_EQ(got, all) << fedpp::kernels::to_string(path) << " d " << d << " k " << k;

@@ -41,8 +41,8 @@ double examples_of(client_id c) { return static_cast<double>(10 + 3 * c); }
 struct delta_trainer {
   fedpp::client_result<float> operator()(client_id id, const fedpp::host_model_view<const float>& global,
                                          const fedpp::round_config&) const {
-    fedpp::client_result<float> r{fedpp::flat_model<float>(global.layout()), fedpp::update_kind::delta,
-                                  examples_of(id), {}};
+    fedpp::client_result<float> r{
+        fedpp::flat_model<float>(global.layout()), fedpp::update_kind::delta, examples_of(id), {}};
     for (std::size_t i = 0; i < r.model.size(); ++i) r.model.span()[i] = delta_value(id, i);
     return r;
   }
@@ -70,15 +70,17 @@ sa::secure_aggregation_settings settings() {
   return s;
 }
 
-using secure_server = fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>,
-                                    fedpp::wall_clock_availability, sa::secagg_server_hooks<float>>;
+using secure_server =
+    fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>,
+                  fedpp::wall_clock_availability, sa::secagg_server_hooks<float>>;
 
 secure_server make_server(const sa::secure_aggregation_settings& s, std::size_t dim) {
   fedpp::server_options options;
   options.seed = 5;
   options.max_wait = std::chrono::seconds(30);
-  return secure_server(fedpp::flat_model<float>(layout_of(dim)), fedpp::uniform_sampler(num_clients, num_clients),
-                       {}, options, {}, sa::secagg_server_hooks<float>(s, layout_of(dim)));
+  return secure_server(fedpp::flat_model<float>(layout_of(dim)),
+                       fedpp::uniform_sampler(num_clients, num_clients), {}, options, {},
+                       sa::secagg_server_hooks<float>(s, layout_of(dim)));
 }
 
 std::vector<client_id> ids() {
@@ -147,8 +149,8 @@ TEST(SecaggServerPolicy, ClientsDroppingBeforeTheMaskedInputAreRecovered) {
   for (int answers : {0, 1}) { // silent after advertising / after sharing their keys
     const auto s = settings();
     const std::size_t dim = 64;
-    fedpp::in_process_federation<float, delta_trainer, dropping_hooks> fed(ids(), delta_trainer{}, layout_of(dim), 2,
-                                                                           dropping_hooks(s, dropped, answers));
+    fedpp::in_process_federation<float, delta_trainer, dropping_hooks> fed(
+        ids(), delta_trainer{}, layout_of(dim), 2, dropping_hooks(s, dropped, answers));
     auto server = make_server(s, dim);
     const auto before = server.model();
     const auto metrics = server.run_round(fed.server_endpoint());
@@ -165,8 +167,8 @@ TEST(SecaggServerPolicy, TooFewSurvivorsAbortAndLeaveTheModelUnchanged) {
   // t = ⌊8/2⌋ + 1 = 5: four clients going silent after their shares leave 4 < t.
   const auto s = settings();
   const std::size_t dim = 32;
-  fedpp::in_process_federation<float, delta_trainer, dropping_hooks> fed(ids(), delta_trainer{}, layout_of(dim), 2,
-                                                                         dropping_hooks(s, {0, 1, 2, 3}, 1));
+  fedpp::in_process_federation<float, delta_trainer, dropping_hooks> fed(
+      ids(), delta_trainer{}, layout_of(dim), 2, dropping_hooks(s, {0, 1, 2, 3}, 1));
   auto server = make_server(s, dim);
   const auto before = server.model();
   const auto metrics = server.run_round(fed.server_endpoint());
@@ -193,7 +195,8 @@ TEST(SecaggServerPolicy, DistributedDiscreteGaussianHasTheStatedVariance) {
   double sum = 0, sum_sq = 0;
   for (std::size_t i = 0; i < dim; ++i) {
     const double e =
-        (static_cast<double>(server.model().span()[i] - before.span()[i]) - expected_mean(all_but({}), i)) * units;
+        (static_cast<double>(server.model().span()[i] - before.span()[i]) - expected_mean(all_but({}), i)) *
+        units;
     sum += e;
     sum_sq += e * e;
   }

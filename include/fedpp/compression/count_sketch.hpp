@@ -215,10 +215,13 @@ private:
     }
   }
 #if defined(__x86_64__) && defined(__GNUC__) && FEDPP_RUNTIME_DISPATCH
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void insert_avx512(std::span<const float> x) noexcept {
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void
+  insert_avx512(std::span<const float> x) noexcept {
     insert_blocks(x);
   }
-  __attribute__((target("avx2,fma"))) void insert_avx2(std::span<const float> x) noexcept { insert_blocks(x); }
+  __attribute__((target("avx2,fma"))) void insert_avx2(std::span<const float> x) noexcept {
+    insert_blocks(x);
+  }
 #endif
   [[nodiscard]] std::size_t block_base(std::size_t j, std::size_t b) const noexcept {
     const std::uint64_t slots = cols_ / block;

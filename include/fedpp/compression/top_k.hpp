@@ -16,11 +16,11 @@
 #include "fedpp/kernels/dispatch.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -64,9 +64,9 @@ inline std::uint32_t* room_for(std::vector<std::uint32_t>& out, std::size_t used
 /// collect_at_least with AVX-512: each 16-lane compare's hits are compressed into one register
 /// and stored whole (no branch per element); returns the new count of used elements.
 __attribute__((target("avx512f"))) inline std::size_t collect_at_least_avx512(const float* x, std::size_t n,
-                                                                             std::uint32_t t,
-                                                                             std::vector<std::uint32_t>& out,
-                                                                             std::size_t used) {
+                                                                              std::uint32_t t,
+                                                                              std::vector<std::uint32_t>& out,
+                                                                              std::size_t used) {
   constexpr std::size_t step = 4096; // elements between capacity checks
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
   const __m512i vt = _mm512_set1_epi32(static_cast<int>(t));
@@ -94,7 +94,8 @@ __attribute__((target("avx512f"))) inline std::size_t collect_at_least_avx512(co
 #endif
 
 /// Appends to `out` every abs_bits(x[i]) ≥ t, in index order.
-inline void collect_at_least(const float* x, std::size_t n, std::uint32_t t, std::vector<std::uint32_t>& out) {
+inline void collect_at_least(const float* x, std::size_t n, std::uint32_t t,
+                             std::vector<std::uint32_t>& out) {
 #if defined(__x86_64__) && defined(__GNUC__)
   if (kernels::active_isa() == kernels::isa::avx512 || kernels::detail::compiled_vector_bytes == 64) {
     const std::size_t used = collect_at_least_avx512(x, n, t, out, out.size());
@@ -134,9 +135,9 @@ struct kth_magnitude {
 /// emit_top's whole vectors with AVX-512: indices with |x| > v are compressed and stored per
 /// register; a register holding a tie (|x| = v, rare) is walked lane by lane to keep the order.
 /// Returns the first index not processed (the tail); `ties` counts down.
-__attribute__((target("avx512f"))) inline std::size_t emit_top_avx512(const float* x, std::size_t n, std::uint32_t v,
-                                                                     std::size_t& ties,
-                                                                     std::vector<std::uint32_t>& out) {
+__attribute__((target("avx512f"))) inline std::size_t emit_top_avx512(const float* x, std::size_t n,
+                                                                      std::uint32_t v, std::size_t& ties,
+                                                                      std::vector<std::uint32_t>& out) {
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
   const __m512i vv = _mm512_set1_epi32(static_cast<int>(v));
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);

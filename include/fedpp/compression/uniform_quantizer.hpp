@@ -99,13 +99,15 @@ public:
       const auto range = detail::scan_range(v.data() + begin, end - begin);
       if (!range.finite) {
         out.resize(start);
-        throw invalid_config("uniform_quantizer: the input holds NaN or Inf (chunk " + std::to_string(c) + ")");
+        throw invalid_config("uniform_quantizer: the input holds NaN or Inf (chunk " + std::to_string(c) +
+                             ")");
       }
       const float lo = range.lo, step = (range.hi - range.lo) / static_cast<float>(levels);
       if (!std::isfinite(step)) {
         out.resize(start);
         throw invalid_config("uniform_quantizer: the range [" + std::to_string(range.lo) + ", " +
-                             std::to_string(range.hi) + "] of chunk " + std::to_string(c) + " overflows float");
+                             std::to_string(range.hi) + "] of chunk " + std::to_string(c) +
+                             " overflows float");
       }
       detail::store_le(scales_out + 8 * c, std::bit_cast<std::uint32_t>(lo));
       detail::store_le(scales_out + 8 * c + 4, std::bit_cast<std::uint32_t>(step));

@@ -79,7 +79,9 @@ public:
       auto decoded = wire::decode(*whole);
       if (decoded.kind() == wire::message_kind::control) {
         if (decoded.tag() == static_cast<std::uint32_t>(control_tag::shutdown)) return host_event::shutdown;
-        if constexpr (requires { { hooks_.on_control(*endpoint_, *received) } -> std::convertible_to<bool>; }) {
+        if constexpr (requires {
+                        { hooks_.on_control(*endpoint_, *received) } -> std::convertible_to<bool>;
+                      }) {
           if (hooks_.on_control(*endpoint_, envelope{received->from, received->to, std::move(*whole)}))
             return host_event::handled;
         }

@@ -11,18 +11,17 @@ namespace fedpp {
 
 /// Per-round metrics of a synchronous round (or of one server step of an asynchronous run).
 struct round_metrics {
-  std::uint64_t round = 0;        ///< round number (server version for asynchronous runs)
-  bool succeeded = false;         ///< false: too few reports, the global model is unchanged
-  /// true: too few reports, yet the hooks released a step (central DP releases every round)
-  bool released_without_quorum = false;
-  std::size_t sampled = 0;        ///< clients selected
-  std::size_t reported = 0;       ///< reports accepted into the aggregate
-  std::size_t dropped = 0;        ///< selected clients that never reported (dropouts)
-  std::size_t stragglers = 0;     ///< selected clients whose report came after the deadline
-  std::size_t surplus = 0;        ///< on-time reports beyond the target (over-selection)
-  std::size_t duplicates = 0;     ///< repeated reports from one client
-  std::size_t malformed = 0;      ///< messages that did not decode or did not fit the round
-  std::size_t rejected = 0;       ///< decoded updates the aggregator refused (layout, weight, NaN/Inf)
+  std::uint64_t round = 0;              ///< round number (server version for asynchronous runs)
+  bool succeeded = false;               ///< false: too few reports, the global model is unchanged
+  bool released_without_quorum = false; ///< too few reports, yet the hooks released a step (central DP)
+  std::size_t sampled = 0;              ///< clients selected
+  std::size_t reported = 0;             ///< reports accepted into the aggregate
+  std::size_t dropped = 0;              ///< selected clients that never reported (dropouts)
+  std::size_t stragglers = 0;           ///< selected clients whose report came after the deadline
+  std::size_t surplus = 0;              ///< on-time reports beyond the target (over-selection)
+  std::size_t duplicates = 0;           ///< repeated reports from one client
+  std::size_t malformed = 0;            ///< messages that did not decode or did not fit the round
+  std::size_t rejected = 0;             ///< decoded updates the aggregator refused (layout, weight, NaN/Inf)
   std::size_t stale = 0;          ///< reports for an earlier round (asynchronous: applied with a discount)
   std::uint64_t bytes_down = 0;   ///< server → clients
   std::uint64_t bytes_up = 0;     ///< clients → server (every received message, refused ones too)

@@ -138,7 +138,8 @@ public:
       return metrics;
     }
     // Hooks that release every round (central DP) have even a too-small sample trained.
-    round_tracker tracker(selected, round_policy{target, std::min(options_.min_reports, target), options_.deadline});
+    round_tracker tracker(selected,
+                          round_policy{target, std::min(options_.min_reports, target), options_.deadline});
 
     // Who is sent the model. In simulation the forecasts say in advance who drops out, who is
     // late and who is surplus; those are not trained (their work would be discarded anyway).
@@ -170,7 +171,9 @@ public:
     // Hooks that run their own collection (secure aggregation): they learn the participants,
     // everyone gets the model at once, and the hooks return the mean delta (or nothing).
     if constexpr (requires(transport_clock::time_point t) {
-                    { hooks_.collect(endpoint, recipients, r, t, metrics) } -> std::same_as<std::optional<flat_model<T>>>;
+                    {
+                      hooks_.collect(endpoint, recipients, r, t, metrics)
+                      } -> std::same_as<std::optional<flat_model<T>>>;
                   }) {
       if constexpr (requires { hooks_.begin_round(recipients, r); }) hooks_.begin_round(recipients, r);
       for (client_id c : recipients) {
@@ -179,7 +182,8 @@ public:
         metrics.bytes_down += m.size();
       }
       const auto t0 = clock::now();
-      std::optional<flat_model<T>> mean_delta = hooks_.collect(endpoint, recipients, r, started + options_.max_wait, metrics);
+      std::optional<flat_model<T>> mean_delta =
+          hooks_.collect(endpoint, recipients, r, started + options_.max_wait, metrics);
       metrics.dropped = selected.size() - std::min(selected.size(), metrics.reported);
       if (mean_delta && metrics.reported >= options_.min_reports) {
         if constexpr (requires { hooks_.on_aggregate(mean_delta->span(), r); })
@@ -255,8 +259,8 @@ public:
     }
     if (!metrics.succeeded && release_always) {
       const auto t0 = clock::now();
-      release_without_quorum(aggregate.can_report() ? std::optional(std::move(aggregate).report()) : std::nullopt, r,
-                             metrics);
+      release_without_quorum(
+          aggregate.can_report() ? std::optional(std::move(aggregate).report()) : std::nullopt, r, metrics);
       aggregation_seconds += std::chrono::duration<double>(clock::now() - t0).count();
     }
     metrics.aggregation_seconds = aggregation_seconds;
@@ -379,14 +383,17 @@ private:
 
   /// True when the hooks release a model step for every round, quorum or not (see server_hooks.hpp).
   [[nodiscard]] bool releases_failed_rounds() const {
-    if constexpr (requires { { hooks_.release_failed_rounds() } -> std::convertible_to<bool>; })
+    if constexpr (requires {
+                    { hooks_.release_failed_rounds() } -> std::convertible_to<bool>;
+                  })
       return hooks_.release_failed_rounds();
     return false;
   }
 
   /// A round below min_reports whose hooks release anyway: the partial mean (or zeros when
   /// nothing was accepted) goes through on_aggregate and the optimizer like a full round's.
-  void release_without_quorum(std::optional<flat_model<T>> partial_mean, std::uint64_t r, round_metrics& metrics) {
+  void release_without_quorum(std::optional<flat_model<T>> partial_mean, std::uint64_t r,
+                              round_metrics& metrics) {
     flat_model<T> delta = partial_mean ? std::move(*partial_mean) : flat_model<T>(model_.layout());
     if constexpr (requires { hooks_.on_aggregate(delta.span(), r); }) hooks_.on_aggregate(delta.span(), r);
     optimizer_.step(model_.span(), std::span<const T>(delta.span()));
@@ -394,7 +401,8 @@ private:
   }
 
   void finish(round_metrics& metrics, transport_clock::time_point started) {
-    if ((metrics.succeeded || metrics.released_without_quorum) && evaluate_) metrics.evaluation = evaluate_(model_);
+    if ((metrics.succeeded || metrics.released_without_quorum) && evaluate_)
+      metrics.evaluation = evaluate_(model_);
     metrics.round_seconds = std::chrono::duration<double>(transport_clock::now() - started).count();
     if constexpr (requires { hooks_.on_round_end(metrics); }) hooks_.on_round_end(metrics);
   }

@@ -161,7 +161,9 @@ public:
   }
 
   /// Server hook: tells the clients the round's threshold.
-  void extend_config(round_config& config) const { config.extra[secagg_threshold_key] = std::to_string(threshold_); }
+  void extend_config(round_config& config) const {
+    config.extra[secagg_threshold_key] = std::to_string(threshold_);
+  }
 
   /// Server hook: the four rounds; the decoded weighted mean, or nullopt when the protocol
   /// aborted (too few survivors: nothing is revealed). The advertise phase waits for training
@@ -201,7 +203,8 @@ public:
       metrics.reported = 0;
       ++aborted_rounds_;
     }
-    for (std::size_t v = 0; v < counters_.refused.size(); ++v) counters_.refused[v] += server.counters().refused[v];
+    for (std::size_t v = 0; v < counters_.refused.size(); ++v)
+      counters_.refused[v] += server.counters().refused[v];
     counters_.aborts += server.counters().aborts;
     metrics.bytes_up += ep.bytes_received();
     metrics.bytes_down += ep.bytes_sent();
@@ -253,7 +256,8 @@ public:
     const double t = config.get_double(secagg_threshold_key, 0);
     if (!(t >= 1))
       throw invalid_config("secagg_client_hooks: the round config carries no '" +
-                           std::string(secagg_threshold_key) + "' (is the server running secagg_server_hooks?)");
+                           std::string(secagg_threshold_key) +
+                           "' (is the server running secagg_server_hooks?)");
     const double w = std::round(num_examples);
     if (w != num_examples || w < 1 || w > static_cast<double>(settings_.encoding.max_weight))
       throw invalid_config("secagg_client_hooks: client " + std::to_string(client) + " weight " +
@@ -264,7 +268,8 @@ public:
     (void)encoder_.encode_weighted(x, static_cast<std::uint64_t>(w), words);
     if (settings_.ddg_sigma > 0) add_discrete_gaussian(std::span(words).subspan(1), client, round);
     auto state = std::make_unique<secagg_client>(
-        client, secagg_config{round, words.size(), settings_.encoding.modulus_bits, static_cast<std::size_t>(t)});
+        client,
+        secagg_config{round, words.size(), settings_.encoding.modulus_bits, static_cast<std::size_t>(t)});
     state->set_input(std::move(words));
     detail::as_client<Endpoint> as(endpoint, client);
     state->start(as);
@@ -294,9 +299,8 @@ private:
   void add_discrete_gaussian(std::span<std::uint32_t> words, client_id client, std::uint64_t round) const {
     const privacy::discrete_gaussian noise(settings_.ddg_sigma);
     auto gen = settings_.ddg_test_seed
-                   ? privacy::secure_rng::reproducible(privacy::reproducible_seed{*settings_.ddg_test_seed ^
-                                                                                  (client * 0x9e3779b97f4a7c15ULL) ^
-                                                                                  (round << 32)})
+                   ? privacy::secure_rng::reproducible(privacy::reproducible_seed{
+                         *settings_.ddg_test_seed ^ (client * 0x9e3779b97f4a7c15ULL) ^ (round << 32)})
                    : privacy::secure_rng{};
     const std::uint32_t mask = encoder_.modulus_mask();
     for (auto& word : words) word = (word + static_cast<std::uint32_t>(noise(gen))) & mask;

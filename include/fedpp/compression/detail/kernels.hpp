@@ -128,8 +128,7 @@ template <std::size_t Bytes, bool Stochastic>
   }
   for (; i < n; ++i) {
     float u = 0.5F;
-    if constexpr (Stochastic)
-      u = unit_uniform(counter_hash(key, first + i));
+    if constexpr (Stochastic) u = unit_uniform(counter_hash(key, first + i));
     float t = (x[i] - lo) * inv + u;
     t = t < top ? t : top;
     codes[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(t));
@@ -145,21 +144,22 @@ template <std::size_t Bytes, bool Stochastic>
 // extensions do not emit (it widens lane by lane); written with intrinsics per instruction set.
 
 /// acc[i] += a + b·codes[i] with AVX-512.
-__attribute__((target("avx512f"))) inline void dequantize_avx512(const std::uint8_t* codes, std::size_t n, float a,
-                                                                float b, float* acc) noexcept {
+__attribute__((target("avx512f"))) inline void dequantize_avx512(const std::uint8_t* codes, std::size_t n,
+                                                                 float a, float b, float* acc) noexcept {
   const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i));
-    const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(c));
+    // The maskz forms: GCC 12's plain ones read an "undefined" register it then warns about.
+    const __m512 f = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_cvtepu8_epi32(0xffff, c));
     _mm512_storeu_ps(acc + i, _mm512_add_ps(_mm512_loadu_ps(acc + i), _mm512_fmadd_ps(vb, f, va)));
   }
   for (; i < n; ++i) acc[i] += a + b * static_cast<float>(codes[i]);
 }
 
 /// acc[i] += a + b·codes[i] with AVX2 + FMA.
-__attribute__((target("avx2,fma"))) inline void dequantize_avx2(const std::uint8_t* codes, std::size_t n, float a,
-                                                               float b, float* acc) noexcept {
+__attribute__((target("avx2,fma"))) inline void dequantize_avx2(const std::uint8_t* codes, std::size_t n,
+                                                                float a, float b, float* acc) noexcept {
   const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -180,7 +180,8 @@ inline chunk_range scan_range(const float* x, std::size_t n) noexcept {
 template <bool Stochastic>
 void quantize(const float* x, std::size_t n, float lo, float inv, std::uint32_t levels, counter_key key,
               std::uint64_t first, std::uint8_t* codes, const float* prefetch) noexcept {
-  simd_body::quantize<static_cast<std::size_t>(kernels::detail::compiled_vector_bytes), Stochastic>(x, n, lo, inv, levels, key, first, codes, prefetch);
+  simd_body::quantize<static_cast<std::size_t>(kernels::detail::compiled_vector_bytes), Stochastic>(
+      x, n, lo, inv, levels, key, first, codes, prefetch);
 }
 } // namespace compiled_path
 #if FEDPP_RUNTIME_DISPATCH
@@ -190,20 +191,23 @@ __attribute__((target("avx2,fma"))) inline chunk_range scan_range(const float* x
   return simd_body::scan_range<32>(x, n);
 }
 template <bool Stochastic>
-__attribute__((target("avx2,fma"))) void quantize(const float* x, std::size_t n, float lo, float inv, std::uint32_t levels, counter_key key,
-              std::uint64_t first, std::uint8_t* codes, const float* prefetch) noexcept {
+__attribute__((target("avx2,fma"))) void quantize(const float* x, std::size_t n, float lo, float inv,
+                                                  std::uint32_t levels, counter_key key, std::uint64_t first,
+                                                  std::uint8_t* codes, const float* prefetch) noexcept {
   simd_body::quantize<32, Stochastic>(x, n, lo, inv, levels, key, first, codes, prefetch);
 }
 } // namespace avx2_path
 
 /// AVX-512, chosen at run time.
 namespace avx512_path {
-__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) inline chunk_range scan_range(const float* x, std::size_t n) noexcept {
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) inline chunk_range
+scan_range(const float* x, std::size_t n) noexcept {
   return simd_body::scan_range<64>(x, n);
 }
 template <bool Stochastic>
-__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void quantize(const float* x, std::size_t n, float lo, float inv, std::uint32_t levels, counter_key key,
-              std::uint64_t first, std::uint8_t* codes, const float* prefetch) noexcept {
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) void
+quantize(const float* x, std::size_t n, float lo, float inv, std::uint32_t levels, counter_key key,
+         std::uint64_t first, std::uint8_t* codes, const float* prefetch) noexcept {
   simd_body::quantize<64, Stochastic>(x, n, lo, inv, levels, key, first, codes, prefetch);
 }
 } // namespace avx512_path

@@ -110,7 +110,8 @@ template <std::size_t P, class V>
         // K streams at once are more than the hardware prefetchers follow; a prefetch per row
         // (never faulting, even past the end) keeps the loads ahead.
         // NOLINTNEXTLINE(performance-no-int-to-ptr): integer arithmetic, no UB past the end
-        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + prefetch_bytes));
+        __builtin_prefetch(
+            reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + prefetch_bytes));
         __builtin_memcpy(&v[k], p, sizeof(V));
       } else {
         v[k] = inf;
