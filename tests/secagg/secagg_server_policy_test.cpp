@@ -66,7 +66,7 @@ struct dropping_hooks : sa::secagg_client_hooks<float> {
 sa::secure_aggregation_settings settings() {
   sa::secure_aggregation_settings s;
   s.encoding = {32, 1.0, 65536.0, num_clients, 100, 0};
-  s.phase_timeout = std::chrono::milliseconds(300);
+  s.phase_timeout = std::chrono::milliseconds(1000); // phases with a silent client wait this long
   return s;
 }
 

@@ -38,19 +38,27 @@ namespace detail {
   return b & 0x7fffffffU;
 }
 
-/// Appends to `out` the indices i (ascending) with abs_bits(x[i]) ≥ t (threshold sparsification).
-inline void filter_at_least(const float* x, std::size_t n, std::uint32_t t, std::vector<std::uint32_t>& out) {
+/// Calls visit(i, abs_bits(x[i])) for every i (ascending) with abs_bits(x[i]) ≥ t; whole blocks
+/// without a hit are skipped after one vectorizable test.
+template <class Visit>
+inline void for_each_at_least(const float* x, std::size_t n, std::uint32_t t, Visit&& visit) {
   constexpr std::size_t block = 16;
   std::size_t i = 0;
   for (; i + block <= n; i += block) {
-    std::uint32_t hits = 0; // a vectorizable test of the whole block first
+    std::uint32_t hits = 0;
     for (std::size_t j = 0; j < block; ++j) hits += abs_bits(x[i + j]) >= t ? 1U : 0U;
     if (hits == 0) continue;
     for (std::size_t j = 0; j < block; ++j)
-      if (abs_bits(x[i + j]) >= t) out.push_back(static_cast<std::uint32_t>(i + j));
+      if (const auto a = abs_bits(x[i + j]); a >= t) visit(i + j, a);
   }
   for (; i < n; ++i)
-    if (abs_bits(x[i]) >= t) out.push_back(static_cast<std::uint32_t>(i));
+    if (const auto a = abs_bits(x[i]); a >= t) visit(i, a);
+}
+
+/// Appends to `out` the indices i (ascending) with abs_bits(x[i]) ≥ t (threshold sparsification).
+inline void filter_at_least(const float* x, std::size_t n, std::uint32_t t, std::vector<std::uint32_t>& out) {
+  for_each_at_least(x, n, t,
+                    [&](std::size_t i, std::uint32_t) { out.push_back(static_cast<std::uint32_t>(i)); });
 }
 
 /// Makes room for `more` elements past `used` in `out` (size, not just capacity: the vector
@@ -103,17 +111,7 @@ inline void collect_at_least(const float* x, std::size_t n, std::uint32_t t,
     return;
   }
 #endif
-  constexpr std::size_t block = 16;
-  std::size_t i = 0;
-  for (; i + block <= n; i += block) {
-    std::uint32_t hits = 0; // a vectorizable test of the whole block first
-    for (std::size_t j = 0; j < block; ++j) hits += abs_bits(x[i + j]) >= t ? 1U : 0U;
-    if (hits == 0) continue;
-    for (std::size_t j = 0; j < block; ++j)
-      if (const auto a = abs_bits(x[i + j]); a >= t) out.push_back(a);
-  }
-  for (; i < n; ++i)
-    if (const auto a = abs_bits(x[i]); a >= t) out.push_back(a);
+  for_each_at_least(x, n, t, [&](std::size_t, std::uint32_t a) { out.push_back(a); });
 }
 
 /// The k-th largest magnitude (as abs bits) among `values` (1 ≤ k ≤ values.size()) and how many
@@ -182,31 +180,20 @@ __attribute__((target("avx512f"))) inline std::size_t emit_top_avx512(const floa
 inline void emit_top(const float* x, std::size_t n, kth_magnitude kth, std::vector<std::uint32_t>& out) {
   std::size_t ties = kth.ties_taken;
   const std::uint32_t v = kth.value;
-  auto visit = [&](std::size_t i) {
-    const std::uint32_t a = abs_bits(x[i]);
+  auto take = [&](std::size_t i, std::uint32_t a) { // a ≥ v
     if (a > v) {
       out.push_back(static_cast<std::uint32_t>(i));
-    } else if (a == v && ties > 0) {
+    } else if (ties > 0) {
       out.push_back(static_cast<std::uint32_t>(i));
       --ties;
     }
   };
-  std::size_t i = 0;
+  std::size_t done = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (kernels::active_isa() == kernels::isa::avx512 || kernels::detail::compiled_vector_bytes == 64) {
-    i = emit_top_avx512(x, n, v, ties, out);
-    for (; i < n; ++i) visit(i);
-    return;
-  }
+  if (kernels::active_isa() == kernels::isa::avx512 || kernels::detail::compiled_vector_bytes == 64)
+    done = emit_top_avx512(x, n, v, ties, out);
 #endif
-  constexpr std::size_t block = 16;
-  for (; i + block <= n; i += block) {
-    std::uint32_t hits = 0;
-    for (std::size_t j = 0; j < block; ++j) hits += abs_bits(x[i + j]) >= v ? 1U : 0U;
-    if (hits == 0) continue;
-    for (std::size_t j = 0; j < block; ++j) visit(i + j);
-  }
-  for (; i < n; ++i) visit(i);
+  for_each_at_least(x + done, n - done, v, [&](std::size_t i, std::uint32_t a) { take(done + i, a); });
 }
 } // namespace detail
 
