@@ -89,6 +89,27 @@ TEST(InProcess, MessagesToUnopenedEndpointsWaitForThem) {
   EXPECT_TRUE(late.try_receive());
 }
 
+TEST(InProcess, SendAsSpeaksOnlyForClientsRoutedToTheHost) {
+  in_process_transport hub;
+  hub.route(7, 1000);
+  auto host = hub.endpoint(1000);
+  auto server = hub.server();
+  host.send_as(7, server_endpoint, bytes_message(4, 2));    // a routed client: the envelope names it
+  host.send_as(1000, server_endpoint, bytes_message(4, 3)); // the host itself
+  const auto first = server.try_receive();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->from, 7U);
+  const auto second = server.try_receive();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->from, 1000U);
+  const auto sent = host.bytes_sent();
+  EXPECT_THROW(host.send_as(8, server_endpoint, bytes_message(4, 4)), invalid_config); // not routed here
+  auto other = hub.endpoint(8);
+  EXPECT_THROW(host.send_as(8, server_endpoint, bytes_message(4, 4)), invalid_config); // routed elsewhere
+  EXPECT_FALSE(server.try_receive());
+  EXPECT_EQ(host.bytes_sent(), sent);
+}
+
 TEST(InProcess, BroadcastSharesOneBufferAcrossAThousandClients) {
   in_process_transport hub;
   auto server = hub.server();
