@@ -49,8 +49,7 @@ inline bool fold_group_compiled(Acc* out, const Acc* src, const T* const* x, con
     // Near the end of an input this hints an address past it: prefetches never fault.
     if constexpr (ahead != 0)
       for (std::size_t g = 0; g < G; ++g)
-        // NOLINTNEXTLINE(performance-no-int-to-ptr): integer arithmetic, so a look-ahead past the end is no
-        // UB
+        // NOLINTNEXTLINE(performance-no-int-to-ptr): integer arithmetic: no UB past the end
         __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(x[g] + i) + ahead));
 #endif
 #if defined(__GNUC__)

@@ -256,11 +256,11 @@ public:
       metrics.succeeded = true;
       for (auto& [key, value] : weighted_metrics)
         metrics.client_metrics[key] = value / metrics.total_examples;
-    }
-    if (!metrics.succeeded && release_always) {
+    } else if (release_always) {
       const auto t0 = clock::now();
-      release_without_quorum(
-          aggregate.can_report() ? std::optional(std::move(aggregate).report()) : std::nullopt, r, metrics);
+      std::optional<flat_model<T>> partial_mean;
+      if (aggregate.can_report()) partial_mean = std::move(aggregate).report();
+      release_without_quorum(std::move(partial_mean), r, metrics);
       aggregation_seconds += std::chrono::duration<double>(clock::now() - t0).count();
     }
     metrics.aggregation_seconds = aggregation_seconds;

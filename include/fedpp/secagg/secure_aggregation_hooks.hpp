@@ -140,7 +140,7 @@ class secagg_server_hooks {
 public:
   /// Throws invalid_config for settings that can overflow.
   secagg_server_hooks(secure_aggregation_settings settings, model_layout layout)
-      : settings_(std::move(settings)), layout_(std::move(layout)), encoder_(settings_.make_encoder()) {}
+      : settings_(settings), layout_(std::move(layout)), encoder_(settings_.make_encoder()) {}
 
   /// Server hook: the round's graph and threshold over its recipients.
   void begin_round(const std::vector<client_id>& recipients, std::uint64_t round) {
@@ -237,7 +237,7 @@ class secagg_client_hooks {
 public:
   /// Throws invalid_config for settings that can overflow.
   explicit secagg_client_hooks(secure_aggregation_settings settings)
-      : settings_(std::move(settings)), encoder_(settings_.make_encoder()) {}
+      : settings_(settings), encoder_(settings_.make_encoder()) {}
   secagg_client_hooks(const secagg_client_hooks& other) : secagg_client_hooks(other.settings_) {}
   secagg_client_hooks& operator=(const secagg_client_hooks& other) {
     if (this != &other) *this = secagg_client_hooks(other.settings_);

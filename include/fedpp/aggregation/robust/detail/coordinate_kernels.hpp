@@ -109,9 +109,9 @@ template <std::size_t P, class V>
         const float* p = data + k * stride + d;
         // K streams at once are more than the hardware prefetchers follow; a prefetch per row
         // (never faulting, even past the end) keeps the loads ahead.
+        const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(p) + prefetch_bytes;
         // NOLINTNEXTLINE(performance-no-int-to-ptr): integer arithmetic, no UB past the end
-        __builtin_prefetch(
-            reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + prefetch_bytes));
+        __builtin_prefetch(reinterpret_cast<const void*>(ahead));
         __builtin_memcpy(&v[k], p, sizeof(V));
       } else {
         v[k] = inf;
