@@ -188,16 +188,10 @@ private:
     for (std::size_t b0 = 0; b0 < dim_; b0 += block) {
       const std::size_t len = std::min(block, dim_ - b0);
       const auto lo = static_cast<std::uint32_t>(b0);
-      const std::uint32_t hi_term = static_cast<std::uint32_t>(b0 >> 32) * 0x9e3779b9U;
-      for (std::size_t t = 0; t < block; ++t) {
-        std::uint32_t v = ((lo + static_cast<std::uint32_t>(t)) ^ sign_key_.lo) + hi_term;
-        v *= sign_key_.hi;
-        v ^= v >> 16;
-        v *= 0x85ebca6bU;
-        v ^= v >> 13;
-        v *= 0xc2b2ae35U;
-        v ^= v >> 16;
-        h[t] = v;
+      const std::uint32_t hi_term = counter_high_term(b0);
+      for (std::size_t t = 0; t < block; ++t) { // counter_hash(sign_key_, b0 + t), in 32-bit lanes
+        h[t] = lo + static_cast<std::uint32_t>(t);
+        counter_mix_in_place(h[t], sign_key_, hi_term);
       }
       // A local copy of the block: provably distinct from the table, so -O2's vectorizer (which
       // adds no run-time alias checks) takes the row loops.

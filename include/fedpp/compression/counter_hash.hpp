@@ -23,17 +23,30 @@ struct counter_key {
   }
 };
 
-/// 32 well-mixed bits of (key, index): murmur3's fmix32 finalizer (Appleby 2011) applied to the
-/// keyed index. Indices ≥ 2^32 fold their high word in first.
-[[nodiscard]] constexpr std::uint32_t counter_hash(counter_key key, std::uint64_t index) noexcept {
-  std::uint32_t h = static_cast<std::uint32_t>(index) ^ key.lo;
-  h += static_cast<std::uint32_t>(index >> 32) * 0x9e3779b9U;
-  h *= key.hi;
+/// counter_hash's mix, in place: `h` holds the low 32 bits of the index on entry and the hash on
+/// exit; `hi_term` = (index >> 32)·0x9e3779b9. A template so that loops over 32-bit lanes (plain
+/// integers, or GCC vectors of them) share it; by reference because a vector passed by value
+/// would change the ABI between instruction sets.
+template <class U>
+constexpr void counter_mix_in_place(U& h, counter_key key, std::uint32_t hi_term) noexcept {
+  h = ((h ^ key.lo) + hi_term) * key.hi;
   h ^= h >> 16;
   h *= 0x85ebca6bU;
   h ^= h >> 13;
   h *= 0xc2b2ae35U;
   h ^= h >> 16;
+}
+
+/// The hi_term of counter_mix_in_place for an index.
+[[nodiscard]] constexpr std::uint32_t counter_high_term(std::uint64_t index) noexcept {
+  return static_cast<std::uint32_t>(index >> 32) * 0x9e3779b9U;
+}
+
+/// 32 well-mixed bits of (key, index): murmur3's fmix32 finalizer (Appleby 2011) applied to the
+/// keyed index. Indices ≥ 2^32 fold their high word in first.
+[[nodiscard]] constexpr std::uint32_t counter_hash(counter_key key, std::uint64_t index) noexcept {
+  auto h = static_cast<std::uint32_t>(index);
+  counter_mix_in_place(h, key, counter_high_term(index));
   return h;
 }
 

@@ -186,9 +186,7 @@ public:
           hooks_.collect(endpoint, recipients, r, started + options_.max_wait, metrics);
       metrics.dropped = selected.size() - std::min(selected.size(), metrics.reported);
       if (mean_delta && metrics.reported >= options_.min_reports) {
-        if constexpr (requires { hooks_.on_aggregate(mean_delta->span(), r); })
-          hooks_.on_aggregate(mean_delta->span(), r);
-        optimizer_.step(model_.span(), std::span<const T>(mean_delta->span()));
+        apply_mean_delta(mean_delta->span(), r);
         metrics.succeeded = true;
       }
       metrics.aggregation_seconds = std::chrono::duration<double>(clock::now() - t0).count();
@@ -249,9 +247,7 @@ public:
     if (metrics.reported >= options_.min_reports && aggregate.can_report()) {
       const auto t0 = clock::now();
       flat_model<T> mean_delta = std::move(aggregate).report();
-      if constexpr (requires { hooks_.on_aggregate(mean_delta.span(), r); })
-        hooks_.on_aggregate(mean_delta.span(), r);
-      optimizer_.step(model_.span(), std::span<const T>(mean_delta.span()));
+      apply_mean_delta(mean_delta.span(), r);
       aggregation_seconds += std::chrono::duration<double>(clock::now() - t0).count();
       metrics.succeeded = true;
       for (auto& [key, value] : weighted_metrics)
@@ -381,6 +377,13 @@ private:
           std::max(metrics.simulated_seconds, std::chrono::duration<double>(elapsed).count());
   }
 
+  /// The end of every round that moves the model: the hooks' on_aggregate (e.g. central DP noise),
+  /// then the server optimizer.
+  void apply_mean_delta(std::span<T> mean_delta, std::uint64_t r) {
+    if constexpr (requires { hooks_.on_aggregate(mean_delta, r); }) hooks_.on_aggregate(mean_delta, r);
+    optimizer_.step(model_.span(), std::span<const T>(mean_delta));
+  }
+
   /// True when the hooks release a model step for every round, quorum or not (see server_hooks.hpp).
   [[nodiscard]] bool releases_failed_rounds() const {
     if constexpr (requires {
@@ -395,8 +398,7 @@ private:
   void release_without_quorum(std::optional<flat_model<T>> partial_mean, std::uint64_t r,
                               round_metrics& metrics) {
     flat_model<T> delta = partial_mean ? std::move(*partial_mean) : flat_model<T>(model_.layout());
-    if constexpr (requires { hooks_.on_aggregate(delta.span(), r); }) hooks_.on_aggregate(delta.span(), r);
-    optimizer_.step(model_.span(), std::span<const T>(delta.span()));
+    apply_mean_delta(delta.span(), r);
     metrics.released_without_quorum = true;
   }
 

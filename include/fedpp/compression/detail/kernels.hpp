@@ -85,18 +85,6 @@ template <std::size_t Bytes>
   return r;
 }
 
-/// Turns lane indices into their stochastic-rounding draws: counter_hash's mix, lane-parallel
-/// (by reference: a vector passed by value would change the ABI between instruction sets).
-template <class U>
-[[gnu::always_inline]] inline void mix_in_place(U& h, counter_key key, std::uint32_t hi_term) noexcept {
-  h = ((h ^ key.lo) + hi_term) * key.hi;
-  h ^= h >> 16;
-  h *= 0x85ebca6bU;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35U;
-  h ^= h >> 16;
-}
-
 /// codes[i] = min(L, ⌊(x[i] − lo)·inv + u_i⌋); see quantize_codes.
 template <std::size_t Bytes, bool Stochastic>
 [[gnu::always_inline]] inline void quantize(const float* x, std::size_t n, float lo, float inv,
@@ -104,7 +92,7 @@ template <std::size_t Bytes, bool Stochastic>
                                             std::uint8_t* codes, const float* prefetch) noexcept {
   using v = vec<Bytes>;
   const auto base = static_cast<std::uint32_t>(first);
-  const std::uint32_t hi_term = static_cast<std::uint32_t>(first >> 32) * 0x9e3779b9U;
+  const std::uint32_t hi_term = counter_high_term(first);
   const auto top = static_cast<float>(levels);
   typename v::u32 lane_index;
   for (std::size_t l = 0; l < v::lanes; ++l) lane_index[l] = base + static_cast<std::uint32_t>(l);
@@ -115,7 +103,7 @@ template <std::size_t Bytes, bool Stochastic>
     typename v::f32 u = typename v::f32{} + 0.5F;
     if constexpr (Stochastic) {
       typename v::u32 h = lane_index + static_cast<std::uint32_t>(i);
-      mix_in_place(h, key, hi_term);
+      counter_mix_in_place(h, key, hi_term);
       u = __builtin_convertvector(reinterpret_cast<typename v::i32>(h >> 8), typename v::f32) * 0x1.0p-24F;
     }
     if (prefetch != nullptr && i % 16 == 0) __builtin_prefetch(prefetch + i);
