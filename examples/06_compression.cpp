@@ -5,13 +5,14 @@
 // 4-bit stochastic quantization, top-1% with and without error feedback, scaled sign with error
 // feedback, and a FetchSGD-style count sketch. Each client upload is a real wire message (its
 // size is what "MiB up" counts); the server reads it back with wire::decode and decodes it
-// straight into compressed_fedavg's accumulator (sketches: summed by sketch_aggregator, top-k
-// recovered from the sum).
+// straight into compressed_fedavg's accumulator (sketches: fetchsgd_server_hooks, the same
+// policy fedpp::server runs, sums them and unsketches the top-k).
 //
 // Why its own round loop: every scheme must see exactly the same clients, data order and seeds,
 // and compressed_fedavg decodes straight into its accumulator without a scratch copy.
 // fedpp::server itself accepts compressed uploads through its decode_update hook
-// (compressing_client_hooks + decompressing_server_hooks; tests/orchestration_compressed_test.cpp).
+// (compressing_client_hooks + decompressing_server_hooks; tests/orchestration_compressed_test.cpp)
+// and FetchSGD through its absorb_update hook (tests/orchestration_fetchsgd_test.cpp).
 //
 // Usage: 06_compression [--rounds N] [--model mlp|softmax] [--schemes a,b,...] [--csv-dir DIR]
 //                       [--eval-every N] [--sketch-step S]
@@ -31,6 +32,10 @@ namespace fc = fedpp::compression;
 
 namespace {
 
+// FetchSGD's sketch: 5 × 16384 cells ≈ D / 2 for the MLP.
+constexpr std::size_t sketch_rows = 5;
+constexpr std::size_t sketch_columns = 64 * 256;
+
 struct run_result {
   std::string scheme;
   double accuracy = 0;
@@ -41,7 +46,7 @@ struct run_result {
 // The payload a client sends under `scheme`, built with the client hooks of that scheme.
 class scheme_encoder {
 public:
-  explicit scheme_encoder(const std::string& name) : name_(name) {
+  scheme_encoder(const std::string& name, std::uint64_t sketch_seed) : name_(name) {
     if (name == "fp16")
       fp16_.emplace(fc::float_cast(fc::half_format::fp16), 1);
     else if (name == "q8")
@@ -54,7 +59,9 @@ public:
       top_ef_.emplace(fc::error_feedback(fc::sparsifier::top_fraction(0.01)), 1);
     else if (name == "sign_ef")
       sign_ef_.emplace(fc::error_feedback(fc::sign_compressor(true, 4096)), 1);
-    else if (name != "none" && name != "sketch")
+    else if (name == "sketch")
+      sketch_.emplace(fc::sketch_compressor(sketch_rows, sketch_columns, sketch_seed), 1);
+    else if (name != "none")
       throw std::invalid_argument("unknown scheme '" + name + "'");
   }
   fedpp::message encode(std::uint64_t r, fedpp::client_id c, const fedpp::model_layout& layout,
@@ -65,6 +72,7 @@ public:
     if (top_) return top_->encode_update(r, c, layout, delta, n, {});
     if (top_ef_) return top_ef_->encode_update(r, c, layout, delta, n, {});
     if (sign_ef_) return sign_ef_->encode_update(r, c, layout, delta, n, {});
+    if (sketch_) return sketch_->encode_update(r, c, layout, delta, n, {});
     return fedpp::wire::encode_client_update<float>(r, c, layout, delta, n);
   }
 
@@ -75,6 +83,7 @@ private:
   std::optional<fc::compressing_client_hooks<fc::sparsifier>> top_;
   std::optional<fc::compressing_client_hooks<fc::error_feedback<fc::sparsifier>>> top_ef_;
   std::optional<fc::compressing_client_hooks<fc::error_feedback<fc::sign_compressor>>> sign_ef_;
+  std::optional<fc::compressing_client_hooks<fc::sketch_compressor>> sketch_;
 };
 
 template <class Model>
@@ -84,15 +93,20 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
   const auto& layout = job.model.layout();
   auto model = job.model.make_parameters(o.seed);
   const fmnist_job::trainer<Model> train{&job, o.seed};
-  scheme_encoder encoder(scheme);
-  // FetchSGD state (Rothchild et al. 2020, Algorithm 1, without momentum): error accumulation in
+  scheme_encoder encoder(scheme, o.seed);
+  // FetchSGD (Rothchild et al. 2020, Algorithm 1, without momentum): error accumulation in
   // sketch space with hashes fixed for the whole run; the top 1% recovered from the error sketch,
   // times `sketch_step`, is applied and its sketch subtracted from the error (the rest stays
   // there). Recovering the full values (step 1) diverges at this sketch size: with ~10
   // coordinates per bucket the largest estimates overshoot (the top-k of noisy estimates is
   // biased upwards) and the model blows up after ~25 rounds; a damped step 0.5 is stable.
-  const std::size_t sketch_rows = 5, sketch_cols = 64 * 256; // 5 × 16384 cells ≈ D / 2 for the MLP
-  std::optional<fc::count_sketch> sketch_error;
+  fc::fetchsgd_settings fetch_settings;
+  fetch_settings.rows = sketch_rows;
+  fetch_settings.columns = sketch_columns;
+  fetch_settings.seed = o.seed;
+  fetch_settings.k = layout.total_size() / 100;
+  fetch_settings.step = sketch_step;
+  fc::fetchsgd_server_hooks fetchsgd(fetch_settings);
   run_result result{scheme, 0, 0, 0};
   fedpp::rng sampler_rng(o.seed);
   for (std::size_t r = 0; r < o.rounds; ++r) {
@@ -109,59 +123,28 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
 
     fc::compressed_fedavg compressed(layout);
     fedpp::fedavg<float> dense(layout);
-    fc::sketch_aggregator sketches(sketch_rows, sketch_cols, layout.total_size(), o.seed);
-    std::vector<fc::count_sketch> client_sketches;
-    std::vector<fedpp::message> sketch_messages;
+    fetchsgd.begin_round({}, r);
     for (std::size_t i = 0; i < o.clients_per_round; ++i) {
       const fedpp::client_id c = pool[i];
       auto res = train(c, view, config);
       auto delta = res.model.span();
       for (std::size_t j = 0; j < delta.size(); ++j) delta[j] -= model.span()[j];
-      if (scheme == "sketch") {
-        fc::count_sketch s(sketch_rows, sketch_cols, layout.total_size(), o.seed);
-        s.insert(delta);
-        std::vector<std::byte> p;
-        s.serialize(p);
-        const auto m = fc::encode_compressed_update(r, c, layout, p, res.num_examples);
-        result.bytes_up += m.size();
-        const auto d = fedpp::wire::decode(m);
-        const auto u = fc::read_compressed_update(d, layout, r);
-        client_sketches.push_back(fc::count_sketch::deserialize(u.payload));
-        sketches.accumulate({c, u.weight, &client_sketches.back()});
-        client_sketches.clear(); // summed: the per-client sketch is no longer needed
-        continue;
-      }
       const auto m = encoder.encode(r, c, layout, delta, res.num_examples);
       result.bytes_up += m.size();
       const auto d = fedpp::wire::decode(m);
-      if (scheme == "none") {
+      if (scheme == "sketch") {
+        fetchsgd.absorb_update(d, layout, r); // summed: no per-client sketch is kept
+      } else if (scheme == "none") {
         dense.accumulate(
             fedpp::client_update<float>::from_flat(c, layout, d.template payload<float>(), d.weight()));
       } else {
         compressed.accumulate(fc::read_compressed_update(d, layout, r));
       }
     }
-    if (scheme == "sketch") {
-      // error accumulation in sketch space, then unsketch the top 1% and apply it
-      auto mean = std::move(sketches).report();
-      if (!sketch_error)
-        sketch_error.emplace(std::move(mean));
-      else
-        *sketch_error += mean;
-      std::vector<std::uint32_t> idx;
-      std::vector<float> val;
-      sketch_error->top_k(layout.total_size() / 100, idx, val);
-      for (auto& v : val) v *= sketch_step;
-      fc::count_sketch applied(sketch_rows, sketch_cols, layout.total_size(), sketch_error->seed());
-      std::vector<float> step(layout.total_size(), 0.0F);
-      for (std::size_t j = 0; j < idx.size(); ++j) step[idx[j]] = val[j];
-      applied.insert(step);
-      sketch_error->add_scaled(applied, -1.0F);
-      for (std::size_t j = 0; j < idx.size(); ++j) model.span()[idx[j]] += val[j];
-    } else {
-      const auto mean = scheme == "none" ? std::move(dense).report() : std::move(compressed).report();
-      for (std::size_t j = 0; j < mean.size(); ++j) model.span()[j] += mean.span()[j];
-    }
+    const auto mean = scheme == "sketch" ? *fetchsgd.finish_aggregate(layout, r)
+                      : scheme == "none" ? std::move(dense).report()
+                                         : std::move(compressed).report();
+    for (std::size_t j = 0; j < mean.size(); ++j) model.span()[j] += mean.span()[j];
     if ((r + 1) % eval_every == 0 || r + 1 == o.rounds) {
       const auto e = fedpp::simulation::evaluate(job.model, model.span(), job.data.test);
       result.accuracy = e.accuracy;

@@ -11,6 +11,7 @@
 #include "fedpp/compression/counter_hash.hpp"
 #include "fedpp/compression/decode.hpp"
 #include "fedpp/compression/error_feedback.hpp"
+#include "fedpp/compression/fetchsgd.hpp"
 #include "fedpp/compression/float_cast.hpp"
 #include "fedpp/compression/hadamard_rotation.hpp"
 #include "fedpp/compression/majority_vote.hpp"

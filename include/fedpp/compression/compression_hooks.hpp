@@ -7,9 +7,14 @@
 ///   client_update into the server's one model-sized scratch buffer (reused for every report, so
 ///   no K dense copies exist), then the server's aggregator accumulates it. Dense updates pass
 ///   through unchanged.
+/// - compressed_domain_server_hooks<A>: fedpp::server's `absorb_update`/`finish_aggregate` hooks
+///   around an aggregator of compressed_update (compressed_fedavg decodes each payload straight
+///   into its one running sum, no scratch; majority_vote counts signSGD's votes); the server's own
+///   aggregator is bypassed. Every upload must be compressed.
 /// Randomness: client k's seed in round r is a hash of (seed, r, k), so runs are reproducible.
 #pragma once
 
+#include "fedpp/aggregation/aggregator.hpp"
 #include "fedpp/compression/compressed_update.hpp"
 #include "fedpp/compression/compressor.hpp"
 #include "fedpp/compression/decode.hpp"
@@ -18,8 +23,10 @@
 #include "fedpp/transport/wire_format.hpp"
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -73,6 +80,39 @@ struct decompressing_server_hooks {
     decode_accumulate(m.payload_bytes(), 1.0F, scratch);
     return scratch;
   }
+};
+
+/// Server hooks aggregating compressed uploads in their own domain (see the file comment).
+template <class A>
+requires aggregator<A> && std::same_as<typename A::input_type, compressed_update> &&
+    std::same_as<typename A::result_type, flat_model<float>> &&
+    std::constructible_from<A, const model_layout&>
+class compressed_domain_server_hooks {
+public:
+  /// fedpp::server: a new round (drops what a failed round left).
+  void begin_round(const std::vector<client_id>& /*recipients*/, std::uint64_t /*round*/) {
+    aggregate_.reset();
+  }
+
+  /// fedpp::server: one accepted report. Throws malformed_message (not a compressed update of
+  /// this round and model) or rejected_update (the aggregator's refusal); state unchanged then.
+  void absorb_update(const wire::decoded_message& m, const model_layout& layout, std::uint64_t round) {
+    const compressed_update u = read_compressed_update(m, layout, round);
+    if (!aggregate_) aggregate_.emplace(layout);
+    aggregate_->accumulate(u);
+  }
+
+  /// fedpp::server: the aggregator's result, or nothing when no report was absorbed.
+  [[nodiscard]] std::optional<flat_model<float>> finish_aggregate(const model_layout& /*layout*/,
+                                                                  std::uint64_t /*round*/) {
+    if (!aggregate_ || !aggregate_->can_report()) return std::nullopt;
+    std::optional<flat_model<float>> out(std::move(*aggregate_).report());
+    aggregate_.reset();
+    return out;
+  }
+
+private:
+  std::optional<A> aggregate_;
 };
 
 } // namespace fedpp::compression

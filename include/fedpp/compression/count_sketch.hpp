@@ -99,6 +99,22 @@ public:
     insert_blocks(x);
   }
 
+  /// Adds the sparse vector {indices[j]: values[j]} (S += S(x) for a k-sparse x, in O(k·r)): how
+  /// FetchSGD subtracts the coordinates it applied from its error sketch. Throws invalid_config
+  /// (unchanged) for mismatched lengths or an index ≥ D.
+  void insert_sparse(std::span<const std::uint32_t> indices, std::span<const float> values) {
+    if (indices.size() != values.size())
+      throw invalid_config("count_sketch::insert_sparse: " + std::to_string(indices.size()) + " indices, " +
+                           std::to_string(values.size()) + " values");
+    for (const std::uint32_t i : indices)
+      if (i >= dim_)
+        throw invalid_config("count_sketch::insert_sparse: index " + std::to_string(i) +
+                             " is outside the sketch's dimension " + std::to_string(dim_));
+    for (std::size_t t = 0; t < indices.size(); ++t)
+      for (std::size_t j = 0; j < rows_; ++j)
+        table_[j * cols_ + bucket(j, indices[t])] += sign(j, indices[t]) * values[t];
+  }
+
   /// S += other (linearity). Throws invalid_config (unchanged) when the sketches differ in shape or seed.
   count_sketch& operator+=(const count_sketch& other) {
     add_scaled(other, 1.0F);

@@ -194,6 +194,8 @@ public:
       return metrics;
     }
 
+    if constexpr (requires { hooks_.begin_round(recipients, r); }) hooks_.begin_round(recipients, r);
+
     // Broadcast: one encoded message per distinct config, shared by its recipients; with flow
     // control, only the first max_in_flight now and one more per report.
     std::map<std::string, message> encoded;
@@ -222,6 +224,7 @@ public:
     const auto give_up = started + wait;
     std::size_t answered = 0; // accepted reports
     std::size_t returned = 0; // messages received (frees a flow-control slot)
+    absorbed_ = 0;
     while (answered < recipients.size()) {
       const auto now = clock::now();
       if (!Availability::simulated && tracker.done(now - started)) break;
@@ -243,20 +246,31 @@ public:
     metrics.stragglers = outcome.late;
     metrics.surplus = outcome.surplus;
     metrics.duplicates = outcome.duplicates;
-    metrics.reported = aggregate.num_inputs();
-    if (metrics.reported >= options_.min_reports && aggregate.can_report()) {
+    // The round's mean delta: the aggregator's, or the hooks' when they aggregate themselves.
+    auto report_mean = [&]() -> std::optional<flat_model<T>> {
+      if constexpr (hooks_absorb_updates)
+        return hooks_.finish_aggregate(model_.layout(), r);
+      else if (aggregate.can_report())
+        return std::move(aggregate).report();
+      else
+        return std::nullopt;
+    };
+    if constexpr (hooks_absorb_updates)
+      metrics.reported = absorbed_;
+    else
+      metrics.reported = aggregate.num_inputs();
+    if (metrics.reported >= options_.min_reports) {
       const auto t0 = clock::now();
-      flat_model<T> mean_delta = std::move(aggregate).report();
-      apply_mean_delta(mean_delta.span(), r);
+      if (std::optional<flat_model<T>> mean_delta = report_mean()) {
+        apply_mean_delta(mean_delta->span(), r);
+        metrics.succeeded = true;
+        for (auto& [key, value] : weighted_metrics)
+          metrics.client_metrics[key] = value / metrics.total_examples;
+      }
       aggregation_seconds += std::chrono::duration<double>(clock::now() - t0).count();
-      metrics.succeeded = true;
-      for (auto& [key, value] : weighted_metrics)
-        metrics.client_metrics[key] = value / metrics.total_examples;
     } else if (release_always) {
       const auto t0 = clock::now();
-      std::optional<flat_model<T>> partial_mean;
-      if (aggregate.can_report()) partial_mean = std::move(aggregate).report();
-      release_without_quorum(std::move(partial_mean), r, metrics);
+      release_without_quorum(report_mean(), r, metrics);
       aggregation_seconds += std::chrono::duration<double>(clock::now() - t0).count();
     }
     metrics.aggregation_seconds = aggregation_seconds;
@@ -273,6 +287,19 @@ public:
   }
 
 private:
+  /// Hooks that turn a compressed report into a dense delta for the aggregator.
+  static constexpr bool hooks_decode_updates = requires(Hooks & h, const wire::decoded_message& d) {
+    h.decode_update(d, std::span<T>{});
+  };
+  /// Hooks that aggregate reports themselves, in a compressed domain (FetchSGD sums sketches):
+  /// `absorb_update(decoded, layout, round)` per accepted report, then
+  /// `finish_aggregate(layout, round)` → optional mean delta; the aggregator is not used.
+  static constexpr bool hooks_absorb_updates =
+      requires(Hooks & h, const wire::decoded_message& d, const model_layout& l, std::uint64_t round) {
+    h.absorb_update(d, l, round);
+    { h.finish_aggregate(l, round) } -> std::same_as<std::optional<flat_model<T>>>;
+  };
+
   static aggregator_factory default_factory() {
     if constexpr (std::constructible_from<Aggregator, const model_layout&>)
       return [](const model_layout& layout) { return Aggregator(layout); };
@@ -327,7 +354,7 @@ private:
         ++metrics.stale;
         return;
       }
-      if constexpr (requires { hooks_.decode_update(*decoded, std::span<T>{}); }) {
+      if constexpr (hooks_decode_updates || hooks_absorb_updates) {
         // A compressed payload (raw bytes) is the hooks' to check; its header must still name
         // this round and this model.
         if (decoded->header().encoding != wire::payload_encoding::dense) {
@@ -355,14 +382,20 @@ private:
     if (verdict != report_verdict::accepted) return;
     ++answered;
     try {
-      std::span<const T> delta;
-      if constexpr (requires { hooks_.decode_update(*decoded, std::span<T>{}); }) {
-        if (scratch_.size() != model_.size()) scratch_ = flat_model<T>(model_.layout());
-        delta = hooks_.decode_update(*decoded, scratch_.span());
+      if constexpr (hooks_absorb_updates) {
+        (void)aggregate;
+        hooks_.absorb_update(*decoded, model_.layout(), r);
+        ++absorbed_;
       } else {
-        delta = decoded->template payload<T>();
+        std::span<const T> delta;
+        if constexpr (hooks_decode_updates) {
+          if (scratch_.size() != model_.size()) scratch_ = flat_model<T>(model_.layout());
+          delta = hooks_.decode_update(*decoded, scratch_.span());
+        } else {
+          delta = decoded->template payload<T>();
+        }
+        aggregate.accumulate(client_update<T>::from_flat(client, model_.layout(), delta, decoded->weight()));
       }
-      aggregate.accumulate(client_update<T>::from_flat(client, model_.layout(), delta, decoded->weight()));
     } catch (const rejected_update&) {
       ++metrics.rejected;
       return;
@@ -420,6 +453,7 @@ private:
   evaluator evaluate_;
   wire::chunk_reassembler reassembler_;
   flat_model<T> scratch_;
+  std::size_t absorbed_ = 0; // reports the hooks absorbed this round (hooks_absorb_updates)
   std::uint64_t round_ = 0;
 };
 

@@ -8,13 +8,19 @@
 /// |                                                 | compressed payload) into `std::span<const T>` over |
 /// |                                                 | the dense delta, using `scratch` (std::span<T>,    |
 /// |                                                 | model-sized) if it must; default: the dense payload |
+/// | `h.absorb_update(decoded, layout, round)`       | per report, instead of decode_update and the      |
+/// |                                                 | aggregator: the hooks aggregate in a compressed   |
+/// |                                                 | domain (FetchSGD sums count sketches); throws      |
+/// |                                                 | rejected_update / malformed_message (counted)     |
+/// | `h.finish_aggregate(layout, round)` →           | after collection, with ≥ min_reports absorbed: the|
+/// |   `std::optional<flat_model<T>>`                | round's mean delta (e.g. the top-k unsketched)     |
 /// | `h.on_aggregate(mean_delta, round)`             | after aggregation, before the server update: e.g.  |
 /// |                                                 | central DP noise on the mean (std::span<T>)        |
 /// | `h.on_round_end(metrics)`                       | last: e.g. a privacy accountant adds ε spent to    |
 /// |                                                 | `round_metrics&`                                   |
 /// | `h.extend_config(config)` (const)               | per recipient: adds round_config::extra entries    |
 /// |                                                 | the clients' hooks need (e.g. a SecAgg threshold)  |
-/// | `h.begin_round(recipients, round)`              | before the broadcast of a round that `collect`s    |
+/// | `h.begin_round(recipients, round)`              | before the broadcast of every round                |
 /// | `h.collect(endpoint, recipients, round,         | replaces the server's collection (each recipient   |
 /// |   deadline, metrics)` →                         | still gets the model first): e.g. the rounds of    |
 /// |   `std::optional<flat_model<T>>`                | secure aggregation; returns the mean delta (nullopt|
