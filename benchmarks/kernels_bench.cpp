@@ -96,15 +96,45 @@ float sum_floats(const float* p, std::size_t n) {
 }
 
 // Vectorized float sum over 512 MiB: the read bandwidth every kernel figure is compared with.
+constexpr std::size_t reference_floats = std::size_t{128} << 20; // 512 MiB of float
+static_assert(reference_floats % 64 == 0);
+
+const detail::aligned_buffer<float>& reference_data() {
+  static const auto data = random_buffer<float>(reference_floats, 1);
+  return data;
+}
+
 void BM_reference_read_bandwidth(benchmark::State& state) {
-  constexpr std::size_t n = std::size_t{128} << 20; // 512 MiB of float
-  static_assert(n % 64 == 0);
-  static const auto data = random_buffer<float>(n, 1);
-  for (auto _ : state) benchmark::DoNotOptimize(sum_floats(data.data(), n));
+  const auto& data = reference_data();
+  for (auto _ : state) benchmark::DoNotOptimize(sum_floats(data.data(), reference_floats));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
-                          static_cast<std::int64_t>(n * sizeof(float)));
+                          static_cast<std::int64_t>(reference_floats * sizeof(float)));
 }
 BENCHMARK(BM_reference_read_bandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same sum split over a user-sized pool (arg: threads): the limit for kernels that run on a
+// pool of that size (their figures are quoted against both references).
+void BM_reference_read_bandwidth_pool(benchmark::State& state) {
+  const auto threads = static_cast<std::size_t>(state.range(0));
+  const auto& data = reference_data();
+  parallel::thread_pool pool(threads);
+  std::vector<float> partial(threads);
+  for (auto _ : state) {
+    pool.run(threads, [&](std::size_t t) {
+      const std::size_t lo = reference_floats / 64 * t / threads * 64;
+      const std::size_t hi = reference_floats / 64 * (t + 1) / threads * 64;
+      partial[t] = sum_floats(data.data() + lo, hi - lo);
+    });
+    benchmark::DoNotOptimize(partial.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(reference_floats * sizeof(float)));
+}
+BENCHMARK(BM_reference_read_bandwidth_pool)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // weighted_sum<double, float>, K = 32, D = 4M: the FedAvg batch kernel alone, per code path
 // (arg 0: kernels::isa). Bytes = K·D·4 input bytes (as for FedAvg), so the figure reads

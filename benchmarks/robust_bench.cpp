@@ -2,6 +2,8 @@
 // the same run (BM_reference_read_bandwidth). Bytes = K·D·4: the updates each rule must read.
 #include "fedpp/aggregation/robust/robust.hpp"
 
+#include "fedpp/parallel/thread_pool.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
@@ -60,14 +62,23 @@ void BM_robust_trimmed_mean(benchmark::State& state) {
 }
 BENCHMARK(BM_robust_trimmed_mean)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The distance phase of Krum/Multi-Krum: all K(K−1)/2 squared distances (Gram blocks + refine).
+// The distance phase of Krum/Multi-Krum: all K(K−1)/2 squared distances (Gram blocks + refine),
+// on 1 thread or on a user-sized pool of 2 (the phase is compute bound: K²/2 FMAs per coordinate).
 void BM_robust_krum_distances(benchmark::State& state) {
   const auto k = static_cast<std::size_t>(state.range(0));
+  const auto threads = static_cast<std::size_t>(state.range(1));
   const auto& m = robust_updates(k);
-  for (auto _ : state) benchmark::DoNotOptimize(fedpp::detail::pairwise_squared_distances(m));
+  fedpp::parallel::thread_pool pool(threads);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(fedpp::detail::pairwise_squared_distances(m, threads > 1 ? &pool : nullptr));
   set_bytes(state, k);
 }
-BENCHMARK(BM_robust_krum_distances)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_robust_krum_distances)
+    ->Args({64, 1})
+    ->Args({64, 2})
+    ->ArgNames({"K", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Whole Multi-Krum report (distances, scores, average of m = 10) for K = 64.
 void BM_robust_multi_krum(benchmark::State& state) {

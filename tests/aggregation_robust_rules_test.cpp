@@ -1,6 +1,7 @@
 // Byzantine-robust aggregators: each against a naive double-precision reference on random K and
 // D (odd sizes included), hand-checked cases, merge, the memory budget and invalid parameters.
 #include "fedpp/aggregation/robust/robust.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/random/rng.hpp"
 
 #include <gtest/gtest.h>
@@ -278,6 +279,46 @@ TEST(Krum, PairwiseDistancesMatchDoubleReference) {
           ASSERT_NEAR(dist[i * k + j], s, 1e-4 * s) << "K=" << k << " D=" << dim << " i=" << i << " j=" << j;
         }
     }
+}
+
+TEST(Krum, PairwiseDistancesOnAPoolMatchSerial) {
+  // The Gram phase split over 2 and 3 threads (whole blocks per thread, the last with the tail)
+  // equals the serial result up to double rounding, and Krum/Bulyan with a pool pick the same.
+  fedpp::parallel::thread_pool two(2), three(3);
+  for (std::size_t k : {3, 17, 64})
+    for (std::size_t dim : {15, 513, 5000}) {
+      const auto layout = layout_of(dim);
+      const auto models = random_models(layout, k, 7 * k + dim);
+      fedpp::update_matrix<float> x(dim);
+      x.reserve_more(k, "test");
+      for (std::size_t i = 0; i < k; ++i) {
+        const std::span<const float> piece[1] = {models[i].span()};
+        x.append(i, 1.0, piece);
+      }
+      const auto serial = fedpp::detail::pairwise_squared_distances(x);
+      for (auto* pool : {&two, &three}) {
+        const auto pooled = fedpp::detail::pairwise_squared_distances(x, pool);
+        ASSERT_EQ(pooled.size(), serial.size());
+        for (std::size_t i = 0; i < serial.size(); ++i)
+          ASSERT_NEAR(pooled[i], serial[i], 1e-12 * serial[i]) << "K=" << k << " D=" << dim << " at " << i;
+      }
+    }
+  const auto layout = layout_of(3000);
+  const auto models = random_models(layout, 11, 99);
+  fedpp::krum<float> serial(layout, fedpp::krum_rule(2, 3));
+  fedpp::krum<float> pooled(layout, fedpp::krum_rule(2, 3).with_pool(two));
+  fedpp::bulyan<float> bulyan_serial(layout, fedpp::bulyan_rule{2});
+  fedpp::bulyan<float> bulyan_pooled(layout, fedpp::bulyan_rule{2}.with_pool(three));
+  feed(serial, models);
+  feed(pooled, models);
+  feed(bulyan_serial, models);
+  feed(bulyan_pooled, models);
+  const auto a = std::move(serial).report(), b = std::move(pooled).report();
+  const auto c = std::move(bulyan_serial).report(), d = std::move(bulyan_pooled).report();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a.span()[i], b.span()[i]) << i;
+    ASSERT_EQ(c.span()[i], d.span()[i]) << i;
+  }
 }
 
 TEST(Krum, InvalidParameters) {

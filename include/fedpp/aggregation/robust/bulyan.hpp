@@ -14,6 +14,7 @@
 #include "fedpp/aggregation/robust/robust_aggregator.hpp"
 #include "fedpp/aggregation/robust/update_matrix.hpp"
 #include "fedpp/error.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -29,6 +30,15 @@ namespace fedpp {
 /// The Bulyan rule with f assumed Byzantine updates.
 struct bulyan_rule {
   std::size_t f = 0; ///< assumed number of Byzantine updates
+  /// Optional: the distance phase runs on this user-sized pool (see krum_rule::pool).
+  parallel::thread_pool* pool = nullptr;
+
+  /// This rule with its distance phase on `threads`.
+  [[nodiscard]] bulyan_rule with_pool(parallel::thread_pool& threads) const {
+    bulyan_rule r = *this;
+    r.pool = &threads;
+    return r;
+  }
 
   /// Rule name for messages.
   [[nodiscard]] const char* name() const noexcept { return "bulyan"; }
@@ -42,7 +52,7 @@ struct bulyan_rule {
   template <class T>
   [[nodiscard]] std::vector<std::size_t> select(const update_matrix<T>& x) const {
     const std::size_t n = x.rows();
-    const auto dist = detail::pairwise_squared_distances(x);
+    const auto dist = detail::pairwise_squared_distances(x, pool);
     std::vector<std::size_t> remaining(n);
     std::iota(remaining.begin(), remaining.end(), std::size_t{0});
     std::vector<std::size_t> selected;

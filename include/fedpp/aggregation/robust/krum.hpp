@@ -13,6 +13,7 @@
 #include "fedpp/aggregation/robust/robust_aggregator.hpp"
 #include "fedpp/aggregation/robust/update_matrix.hpp"
 #include "fedpp/error.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -59,11 +60,20 @@ struct krum_rule {
   std::size_t f = 0;                       ///< assumed number of Byzantine updates
   std::size_t m = 1;                       ///< updates averaged (1 = Krum, > 1 = Multi-Krum)
   weighting mode = weighting::by_examples; ///< how Multi-Krum averages the m selected
+  /// Optional: the distance phase (the Gram matrix, K²/2 multiply-adds per coordinate, compute
+  /// bound on one core) runs on this user-sized pool, which must outlive the rule's uses.
+  parallel::thread_pool* pool = nullptr;
 
   /// Throws invalid_config for m = 0.
   explicit krum_rule(std::size_t byzantine = 0, std::size_t keep = 1, weighting w = weighting::by_examples)
       : f(byzantine), m(keep), mode(w) {
     if (m == 0) throw invalid_config("krum: m (updates to average) must be >= 1");
+  }
+  /// This rule with its distance phase on `threads`.
+  [[nodiscard]] krum_rule with_pool(parallel::thread_pool& threads) const {
+    krum_rule r = *this;
+    r.pool = &threads;
+    return r;
   }
   /// Rule name for messages.
   [[nodiscard]] const char* name() const noexcept { return m == 1 ? "krum" : "multi_krum"; }
@@ -81,7 +91,7 @@ struct krum_rule {
   template <class T>
   [[nodiscard]] std::vector<std::size_t> select(const update_matrix<T>& x) const {
     const std::size_t n = x.rows();
-    const auto dist = detail::pairwise_squared_distances(x);
+    const auto dist = detail::pairwise_squared_distances(x, pool);
     std::vector<std::size_t> all(n);
     std::iota(all.begin(), all.end(), std::size_t{0});
     auto order = detail::ranking(detail::krum_scores(dist, n, all, n - f - 2));

@@ -4,7 +4,7 @@
 /// column block and the work is K²/2 fused multiply-adds per coordinate (half of computing
 /// the differences directly).
 ///
-/// Precision: within a block of 1024 coordinates the products are summed in float (8 or 16 lanes),
+/// Precision: within a block of 512 coordinates the products are summed in float (8 or 16 lanes),
 /// each block's sums are added in double. The Gram form cancels when two updates are close
 /// relative to their norms (d² ≪ G_ii + G_jj); every pair with d² < 0.05 (G_ii + G_jj) is
 /// therefore recomputed directly as Σ (x_i − x_j)² in double, which bounds the relative error
@@ -12,6 +12,7 @@
 #pragma once
 
 #include "fedpp/aggregation/robust/update_matrix.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -25,10 +26,9 @@ namespace fedpp::detail {
 
 /// Pairs with d² below this fraction of G_ii + G_jj are recomputed directly.
 inline constexpr double gram_refine_threshold = 0.05;
-/// Coordinates per Gram block (K × 1024 floats stay in L2 for K ≤ 128).
-inline constexpr std::size_t gram_block = 1024;
-/// Coordinates per Gram block on the AVX-512 path (K × 1024 floats stay in L2 for K ≤ 128).
-inline constexpr std::size_t gram_block_avx512_coordinates = 1024;
+/// Coordinates per Gram block: K × 512 floats (128 KiB for K = 64) stay in L2 with the next block
+/// being prefetched; 256–1024 measured within noise of each other, 2048 slower.
+inline constexpr std::size_t gram_block = 512;
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 /// Adds Σ_d x_i[d] x_j[d] over [begin, end) (end − begin a multiple of 8) to gram (K × K, upper
@@ -67,41 +67,104 @@ __attribute__((target("avx,fma"))) inline void gram_block_fma(const float* data,
     }
   }
 }
+/// The 16 horizontal sums of 16 vectors in one vector: lane t = Σ lanes of v[t]. 45 shuffles and
+/// adds instead of 16 separate reductions (which cost as much as the block's FMAs did). The
+/// maskz forms with a full mask: the plain ones trip GCC 12's -Wmaybe-uninitialized in its header.
+__attribute__((target("avx512f"))) inline __m512 transpose_sum16(const __m512* v) {
+  __m512 b[8];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k) // per 128-bit lane: [v2k, v2k+1, v2k, v2k+1] partial sums
+    b[k] = _mm512_add_ps(_mm512_maskz_unpacklo_ps(0xffff, v[2 * k], v[2 * k + 1]),
+                         _mm512_maskz_unpackhi_ps(0xffff, v[2 * k], v[2 * k + 1]));
+  __m512 c[4];
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) // per 128-bit lane: [v4k, v4k+1, v4k+2, v4k+3]
+    c[k] = _mm512_add_ps(_mm512_maskz_shuffle_ps(0xffff, b[2 * k], b[2 * k + 1], 0x44),
+                         _mm512_maskz_shuffle_ps(0xffff, b[2 * k], b[2 * k + 1], 0xee));
+  // Fold the four 128-bit lanes: d0 holds v0..7 as [L0+L2, L1+L3] pairs, d1 v8..15.
+  const __m512 d0 = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(0xffff, c[0], c[1], 0x44),
+                                  _mm512_maskz_shuffle_f32x4(0xffff, c[0], c[1], 0xee));
+  const __m512 d1 = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(0xffff, c[2], c[3], 0x44),
+                                  _mm512_maskz_shuffle_f32x4(0xffff, c[2], c[3], 0xee));
+  return _mm512_add_ps(_mm512_maskz_shuffle_f32x4(0xffff, d0, d1, 0x88),
+                       _mm512_maskz_shuffle_f32x4(0xffff, d0, d1, 0xdd));
+}
+
 /// AVX-512 version of gram_block_fma over [begin, end) (end − begin a multiple of 16): 4 × 4
 /// register tiles (16 accumulators + 5 operands of the 32 registers), 16 FMAs per 8 loads, so
-/// the FMA units rather than the loads set the pace; each tile's lanes are summed in double.
-__attribute__((target("avx512f"))) inline void gram_block_avx512(const float* data, std::size_t stride,
-                                                                 std::size_t rows, std::size_t begin,
-                                                                 std::size_t end, double* gram) {
-  constexpr std::size_t tile_rows = 4, tile_cols = 4; // 4 × 6 and 6 × 4 measured within noise (FMA-bound)
-  for (std::size_t i = 0; i < rows; i += tile_rows) {
-    const float* a[tile_rows];
-    for (std::size_t r = 0; r < tile_rows; ++r) a[r] = data + std::min(i + r, rows - 1) * stride;
-    for (std::size_t j = i; j < rows; j += tile_cols) {
-      const float* b[tile_cols];
-      for (std::size_t q = 0; q < tile_cols; ++q) b[q] = data + std::min(j + q, rows - 1) * stride;
-      __m512 acc[tile_rows][tile_cols];
-      for (auto& r : acc)
-        for (auto& c : r) c = _mm512_setzero_ps();
+/// the FMA units rather than the loads set the pace. Each tile's 16 sums come out of one
+/// transposing reduction and are added to the Gram matrix in double. While it computes, the
+/// kernel prefetches the next block ([end, next_end)) into L2, spread over the tiles, so the
+/// block's loads from memory overlap the arithmetic.
+__attribute__((target("avx512f"))) inline void
+gram_block_avx512(const float* data, std::size_t stride, std::size_t rows, std::size_t begin, std::size_t end,
+                  double* gram, std::size_t next_begin = 0, std::size_t next_end = 0) {
+  constexpr std::size_t tile = 4;
+  const std::size_t tiles_per_side = (rows + tile - 1) / tile;
+  const std::size_t tiles = tiles_per_side * (tiles_per_side + 1) / 2;
+  // Next block's cache lines, row by row; each tile issues its share during its loop.
+  const std::size_t next_lines_per_row = next_end > next_begin ? (next_end - next_begin + 15) / 16 : 0;
+  const std::size_t next_lines = next_lines_per_row * rows;
+  const std::size_t lines_per_tile = (next_lines + tiles - 1) / tiles;
+  std::size_t pf_row = 0, pf_col = 0, pf_left = next_lines;
+  for (std::size_t i = 0; i < rows; i += tile) {
+    const float* a0 = data + std::min(i + 0, rows - 1) * stride;
+    const float* a1 = data + std::min(i + 1, rows - 1) * stride;
+    const float* a2 = data + std::min(i + 2, rows - 1) * stride;
+    const float* a3 = data + std::min(i + 3, rows - 1) * stride;
+    for (std::size_t j = i; j < rows; j += tile) {
+      const float* b0 = data + std::min(j + 0, rows - 1) * stride;
+      const float* b1 = data + std::min(j + 1, rows - 1) * stride;
+      const float* b2 = data + std::min(j + 2, rows - 1) * stride;
+      const float* b3 = data + std::min(j + 3, rows - 1) * stride;
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (auto& c : acc) c = _mm512_setzero_ps();
+      std::size_t pf_budget = std::min(lines_per_tile, pf_left);
+      pf_left -= pf_budget;
       for (std::size_t d = begin; d < end; d += 16) {
-        __m512 x[tile_rows];
-        for (std::size_t r = 0; r < tile_rows; ++r) x[r] = _mm512_load_ps(a[r] + d);
-        for (std::size_t q = 0; q < tile_cols; ++q) {
-          const __m512 y = _mm512_load_ps(b[q] + d);
-          for (std::size_t r = 0; r < tile_rows; ++r) acc[r][q] = _mm512_fmadd_ps(x[r], y, acc[r][q]);
+        if (pf_budget != 0) { // one line of the next block per iteration until the share is done
+          _mm_prefetch(reinterpret_cast<const char*>(data + pf_row * stride + next_begin + 16 * pf_col),
+                       _MM_HINT_T0);
+          if (++pf_col == next_lines_per_row) {
+            pf_col = 0;
+            ++pf_row;
+          }
+          --pf_budget;
         }
+        __m512 x0 = _mm512_load_ps(a0 + d), x1 = _mm512_load_ps(a1 + d);
+        __m512 x2 = _mm512_load_ps(a2 + d), x3 = _mm512_load_ps(a3 + d);
+        __m512 y0 = _mm512_load_ps(b0 + d), y1 = _mm512_load_ps(b1 + d);
+        __m512 y2 = _mm512_load_ps(b2 + d), y3 = _mm512_load_ps(b3 + d);
+        // Keeps the operands in registers: -march tunings otherwise fold the loads into the
+        // FMAs' memory operands, reading each four times (20 loads per 16 FMAs: load-bound).
+        asm("" : "+v"(x0), "+v"(x1), "+v"(x2), "+v"(x3), "+v"(y0), "+v"(y1), "+v"(y2), "+v"(y3));
+        acc[0] = _mm512_fmadd_ps(x0, y0, acc[0]);
+        acc[1] = _mm512_fmadd_ps(x0, y1, acc[1]);
+        acc[2] = _mm512_fmadd_ps(x0, y2, acc[2]);
+        acc[3] = _mm512_fmadd_ps(x0, y3, acc[3]);
+        acc[4] = _mm512_fmadd_ps(x1, y0, acc[4]);
+        acc[5] = _mm512_fmadd_ps(x1, y1, acc[5]);
+        acc[6] = _mm512_fmadd_ps(x1, y2, acc[6]);
+        acc[7] = _mm512_fmadd_ps(x1, y3, acc[7]);
+        acc[8] = _mm512_fmadd_ps(x2, y0, acc[8]);
+        acc[9] = _mm512_fmadd_ps(x2, y1, acc[9]);
+        acc[10] = _mm512_fmadd_ps(x2, y2, acc[10]);
+        acc[11] = _mm512_fmadd_ps(x2, y3, acc[11]);
+        acc[12] = _mm512_fmadd_ps(x3, y0, acc[12]);
+        acc[13] = _mm512_fmadd_ps(x3, y1, acc[13]);
+        acc[14] = _mm512_fmadd_ps(x3, y2, acc[14]);
+        acc[15] = _mm512_fmadd_ps(x3, y3, acc[15]);
       }
-      for (std::size_t r = 0; r < tile_rows; ++r)
-        for (std::size_t q = 0; q < tile_cols; ++q) {
+      // Through memory: the widening intrinsics trip GCC 12's -Wmaybe-uninitialized in its own
+      // header; once per tile and block, so the cost is nil.
+      alignas(64) float sums[16];
+      _mm512_store_ps(sums, transpose_sum16(acc));
+      for (std::size_t r = 0; r < tile; ++r)
+        for (std::size_t q = 0; q < tile; ++q) {
           const std::size_t ii = i + r, jj = j + q;
-          if (ii >= rows || jj >= rows || jj < ii) continue;
-          // Through memory: the widening intrinsics trip GCC 12's -Wmaybe-uninitialized in its
-          // own header; once per tile and block, so the cost is nil.
-          alignas(64) float lanes[16];
-          _mm512_store_ps(lanes, acc[r][q]);
-          double sum = 0;
-          for (float l : lanes) sum += static_cast<double>(l);
-          gram[ii * rows + jj] += sum;
+          if (ii < rows && jj < rows && jj >= ii)
+            gram[ii * rows + jj] += static_cast<double>(sums[r * tile + q]);
         }
     }
   }
@@ -139,30 +202,55 @@ template <class T>
   return s0 + s1;
 }
 
+/// Adds the Gram sums over coordinates [begin, end) (begin a multiple of 16) to `gram` (K × K,
+/// upper triangle), on the widest vector path the CPU has.
+inline void gram_range(const update_matrix<float>& m, std::size_t begin, std::size_t end, double* gram) {
+  const std::size_t k = m.rows();
+  std::size_t done = begin;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (__builtin_cpu_supports("avx512f")) {
+    const std::size_t lanes_end = begin + (end - begin) / 16 * 16;
+    for (std::size_t b = begin; b < lanes_end; b += gram_block) {
+      const std::size_t e = std::min(b + gram_block, lanes_end);
+      gram_block_avx512(m.data(), m.stride(), k, b, e, gram, e, std::min(e + gram_block, lanes_end));
+    }
+    done = lanes_end;
+  } else if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("fma")) {
+    const std::size_t lanes_end = begin + (end - begin) / 8 * 8;
+    for (std::size_t b = begin; b < lanes_end; b += gram_block)
+      gram_block_fma(m.data(), m.stride(), k, b, std::min(b + gram_block, lanes_end), gram);
+    done = lanes_end;
+  }
+#endif
+  gram_block_plain(m.data(), m.stride(), k, done, end, gram);
+}
+
 /// The K × K matrix of squared distances between rows (row-major, symmetric, zero diagonal).
+/// With a pool of n > 1 threads the Gram phase is split into n contiguous coordinate ranges
+/// (whole blocks), each summed into its own K × K partial, and the partials are added in range
+/// order: deterministic for a given n, equal to the serial result up to double rounding.
 template <class T>
-[[nodiscard]] std::vector<double> pairwise_squared_distances(const update_matrix<T>& m) {
+[[nodiscard]] std::vector<double> pairwise_squared_distances(const update_matrix<T>& m,
+                                                             parallel::thread_pool* pool = nullptr) {
   const std::size_t k = m.rows();
   std::vector<double> gram(k * k, 0.0);
   std::vector<double> dist(k * k, 0.0);
   if (k == 0) return dist;
-  std::size_t done = 0;
   if constexpr (std::is_same_v<T, float>) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (__builtin_cpu_supports("avx512f")) {
-      const std::size_t lanes_end = m.dim() / 16 * 16;
-      for (std::size_t b = 0; b < lanes_end; b += gram_block_avx512_coordinates)
-        gram_block_avx512(m.data(), m.stride(), k, b, std::min(b + gram_block_avx512_coordinates, lanes_end),
-                          gram.data());
-      done = lanes_end;
-    } else if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("fma")) {
-      const std::size_t lanes_end = m.dim() / 8 * 8;
-      for (std::size_t b = 0; b < lanes_end; b += gram_block)
-        gram_block_fma(m.data(), m.stride(), k, b, std::min(b + gram_block, lanes_end), gram.data());
-      done = lanes_end;
+    const std::size_t blocks = (m.dim() + gram_block - 1) / gram_block;
+    const std::size_t parts = pool == nullptr ? 1 : std::min(pool->size(), blocks);
+    if (parts <= 1) {
+      gram_range(m, 0, m.dim(), gram.data());
+    } else {
+      std::vector<std::vector<double>> partial(parts, std::vector<double>(k * k, 0.0));
+      pool->run(parts, [&](std::size_t p) {
+        const std::size_t lo = blocks * p / parts * gram_block;
+        const std::size_t hi = std::min(blocks * (p + 1) / parts * gram_block, m.dim());
+        gram_range(m, lo, hi, partial[p].data());
+      });
+      for (const auto& g : partial)
+        for (std::size_t i = 0; i < k * k; ++i) gram[i] += g[i];
     }
-#endif
-    gram_block_plain(m.data(), m.stride(), k, done, m.dim(), gram.data());
   } else {
     for (std::size_t i = 0; i < k; ++i)
       for (std::size_t j = i + 1; j < k; ++j)
