@@ -72,6 +72,19 @@ void BM_privacy_chacha20_keystream(benchmark::State& state) {
 }
 BENCHMARK(BM_privacy_chacha20_keystream);
 
+// The same, 32 blocks per call (next_interleaved_pair: two ChaCha20 states in flight on AVX-512),
+// as the Gaussian sampler draws them.
+void BM_privacy_chacha20_keystream_pair(benchmark::State& state) {
+  secure_rng gen;
+  alignas(64) std::array<std::uint32_t, 2 * secure_rng::buffer_words> words;
+  for (auto _ : state) {
+    gen.next_interleaved_pair(words);
+    benchmark::DoNotOptimize(words.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * sizeof words));
+}
+BENCHMARK(BM_privacy_chacha20_keystream_pair);
+
 // The insecure yardstick of the issue: std::normal_distribution<float> on std::mt19937.
 void BM_privacy_std_normal_mt19937(benchmark::State& state) {
   std::mt19937 rng(42);
@@ -131,14 +144,14 @@ void BM_privacy_clip_and_noise_fused_4M(benchmark::State& state) {
 }
 BENCHMARK(BM_privacy_clip_and_noise_fused_4M)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The fused form with the noise on a pool of state.range(0) threads (same noise as serial; the
-// norm pass stays serial). Compare with the 1-thread reference figure knowing it uses more cores.
+// The fused form with the norm and the noise on a pool of state.range(0) threads (same noise as
+// serial). Read against BM_reference_read_bandwidth_pool too: it uses more cores.
 void BM_privacy_clip_and_noise_fused_4M_pool(benchmark::State& state) {
   fedpp::parallel::thread_pool pool(static_cast<std::size_t>(state.range(0)));
   secure_rng gen;
   auto x = aggregate();
   for (auto _ : state) {
-    const double norm = l2_norm(std::span<const float>(x));
+    const double norm = l2_norm(pool, std::span<const float>(x));
     scale_and_add_gaussian_noise(pool, gen, std::span<float>(x), norm > 1.0 ? 1.0 / norm : 1.0, 1e-4);
     benchmark::ClobberMemory();
   }

@@ -102,6 +102,28 @@ TEST(PrivacySamplers, StreamOrderAndCounterEnd) {
   EXPECT_EQ(we, wn);
 }
 
+TEST(PrivacySamplers, InterleavedPairEqualsTwoCalls) {
+  // Two ChaCha20 states at once (AVX-512) or two single batches: the same words, the same state
+  // afterwards, wherever the counter is — including the batches that end a nonce.
+  const std::array<std::uint32_t, 8> key{5, 1, 4, 1, 5, 9, 2, 6};
+  for (std::uint32_t start : {0u, 16u, 0xffffffffu - 15u - 64u, 0xffffffffu - 15u - 32u,
+                              0xffffffffu - 15u - 16u, 0xffffffffu - 15u, 0xfffffff9u}) {
+    secure_rng paired(key, {7, 0, 0}, start), single(key, {7, 0, 0}, start);
+    std::array<std::uint32_t, 512> p{};
+    std::array<std::uint32_t, 256> a{}, b{};
+    for (int step = 0; step < 3; ++step) {
+      paired.next_interleaved_pair(p);
+      single.next_interleaved(a);
+      single.next_interleaved(b);
+      ASSERT_TRUE(std::equal(a.begin(), a.end(), p.begin())) << "start " << start << " step " << step;
+      ASSERT_TRUE(std::equal(b.begin(), b.end(), p.begin() + 256)) << "start " << start << " step " << step;
+    }
+    paired.next_interleaved(a);
+    single.next_interleaved(b);
+    EXPECT_EQ(a, b) << "start " << start;
+  }
+}
+
 TEST(PrivacySamplers, SkipBatchesEqualsThatManyCalls) {
   const std::array<std::uint32_t, 8> key{8, 7, 6, 5, 4, 3, 2, 1};
   for (std::uint32_t start : {0u, 5u, 0xffffffffu - 15u - 32u, 0xffffffffu - 20u, 0xfffffff9u}) {

