@@ -73,12 +73,12 @@ __attribute__((target("avx,fma"))) inline void gram_block_fma(const float* data,
 __attribute__((target("avx512f"))) inline __m512 transpose_sum16(const __m512* v) {
   __m512 b[8];
 #pragma GCC unroll 8
-  for (int k = 0; k < 8; ++k) // per 128-bit lane: [v2k, v2k+1, v2k, v2k+1] partial sums
+  for (std::size_t k = 0; k < 8; ++k) // per 128-bit lane: [v2k, v2k+1, v2k, v2k+1] partial sums
     b[k] = _mm512_add_ps(_mm512_maskz_unpacklo_ps(0xffff, v[2 * k], v[2 * k + 1]),
                          _mm512_maskz_unpackhi_ps(0xffff, v[2 * k], v[2 * k + 1]));
   __m512 c[4];
 #pragma GCC unroll 4
-  for (int k = 0; k < 4; ++k) // per 128-bit lane: [v4k, v4k+1, v4k+2, v4k+3]
+  for (std::size_t k = 0; k < 4; ++k) // per 128-bit lane: [v4k, v4k+1, v4k+2, v4k+3]
     c[k] = _mm512_add_ps(_mm512_maskz_shuffle_ps(0xffff, b[2 * k], b[2 * k + 1], 0x44),
                          _mm512_maskz_shuffle_ps(0xffff, b[2 * k], b[2 * k + 1], 0xee));
   // Fold the four 128-bit lanes: d0 holds v0..7 as [L0+L2, L1+L3] pairs, d1 v8..15.
