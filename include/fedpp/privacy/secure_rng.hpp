@@ -92,9 +92,9 @@ inline void chacha20_interleaved_scalar(const std::array<std::uint32_t, 8>& key,
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// One ChaCha quarter round on lane vectors (RFC 8439 §2.1); rotations by shifts, which the
-// compiler turns into vprold on AVX-512.
-#define FEDPP_CHACHA_QR(a, b, c, d)                                                                          \
+// One ChaCha quarter round on lane vectors x##a … x##d (RFC 8439 §2.1; x names the state: x0 … x15
+// or y0 … y15); rotations by shifts, which the compiler turns into vprold on AVX-512.
+#define FEDPP_CHACHA_QR(x, a, b, c, d)                                                                       \
   x##a += x##b;                                                                                              \
   x##d ^= x##a;                                                                                              \
   x##d = (x##d << 16) | (x##d >> 16);                                                                        \
@@ -107,20 +107,6 @@ inline void chacha20_interleaved_scalar(const std::array<std::uint32_t, 8>& key,
   x##c += x##d;                                                                                              \
   x##b ^= x##c;                                                                                              \
   x##b = (x##b << 7) | (x##b >> 25)
-// The same on the second state (y0 … y15) of chacha20_lanes_x2.
-#define FEDPP_CHACHA_QR2(a, b, c, d)                                                                         \
-  y##a += y##b;                                                                                              \
-  y##d ^= y##a;                                                                                              \
-  y##d = (y##d << 16) | (y##d >> 16);                                                                        \
-  y##c += y##d;                                                                                              \
-  y##b ^= y##c;                                                                                              \
-  y##b = (y##b << 12) | (y##b >> 20);                                                                        \
-  y##a += y##b;                                                                                              \
-  y##d ^= y##a;                                                                                              \
-  y##d = (y##d << 8) | (y##d >> 24);                                                                         \
-  y##c += y##d;                                                                                              \
-  y##b ^= y##c;                                                                                              \
-  y##b = (y##b << 7) | (y##b >> 25)
 
 /// sizeof(V)/4 blocks at counters counter, counter + 1, …; word i of lane l goes to out[i·16 + l].
 /// Inlined into the target-specific wrappers below, which give it its instruction set.
@@ -138,14 +124,14 @@ template <class V>
   V x0 = i0, x1 = i1, x2 = i2, x3 = i3, x4 = i4, x5 = i5, x6 = i6, x7 = i7, x8 = i8, x9 = i9, x10 = i10,
     x11 = i11, x12 = i12, x13 = i13, x14 = i14, x15 = i15;
   for (int round = 0; round < 10; ++round) {
-    FEDPP_CHACHA_QR(0, 4, 8, 12);
-    FEDPP_CHACHA_QR(1, 5, 9, 13);
-    FEDPP_CHACHA_QR(2, 6, 10, 14);
-    FEDPP_CHACHA_QR(3, 7, 11, 15);
-    FEDPP_CHACHA_QR(0, 5, 10, 15);
-    FEDPP_CHACHA_QR(1, 6, 11, 12);
-    FEDPP_CHACHA_QR(2, 7, 8, 13);
-    FEDPP_CHACHA_QR(3, 4, 9, 14);
+    FEDPP_CHACHA_QR(x, 0, 4, 8, 12);
+    FEDPP_CHACHA_QR(x, 1, 5, 9, 13);
+    FEDPP_CHACHA_QR(x, 2, 6, 10, 14);
+    FEDPP_CHACHA_QR(x, 3, 7, 11, 15);
+    FEDPP_CHACHA_QR(x, 0, 5, 10, 15);
+    FEDPP_CHACHA_QR(x, 1, 6, 11, 12);
+    FEDPP_CHACHA_QR(x, 2, 7, 8, 13);
+    FEDPP_CHACHA_QR(x, 3, 4, 9, 14);
   }
   const V r[16] = {x0 + i0, x1 + i1, x2 + i2,   x3 + i3,   x4 + i4,   x5 + i5,   x6 + i6,   x7 + i7,
                    x8 + i8, x9 + i9, x10 + i10, x11 + i11, x12 + i12, x13 + i13, x14 + i14, x15 + i15};
@@ -174,22 +160,22 @@ template <class V>
   V y0 = i0, y1 = i1, y2 = i2, y3 = i3, y4 = i4, y5 = i5, y6 = i6, y7 = i7, y8 = i8, y9 = i9, y10 = i10,
     y11 = i11, y12 = ictr[1], y13 = i13, y14 = i14, y15 = i15;
   for (int round = 0; round < 10; ++round) {
-    FEDPP_CHACHA_QR(0, 4, 8, 12);
-    FEDPP_CHACHA_QR2(0, 4, 8, 12);
-    FEDPP_CHACHA_QR(1, 5, 9, 13);
-    FEDPP_CHACHA_QR2(1, 5, 9, 13);
-    FEDPP_CHACHA_QR(2, 6, 10, 14);
-    FEDPP_CHACHA_QR2(2, 6, 10, 14);
-    FEDPP_CHACHA_QR(3, 7, 11, 15);
-    FEDPP_CHACHA_QR2(3, 7, 11, 15);
-    FEDPP_CHACHA_QR(0, 5, 10, 15);
-    FEDPP_CHACHA_QR2(0, 5, 10, 15);
-    FEDPP_CHACHA_QR(1, 6, 11, 12);
-    FEDPP_CHACHA_QR2(1, 6, 11, 12);
-    FEDPP_CHACHA_QR(2, 7, 8, 13);
-    FEDPP_CHACHA_QR2(2, 7, 8, 13);
-    FEDPP_CHACHA_QR(3, 4, 9, 14);
-    FEDPP_CHACHA_QR2(3, 4, 9, 14);
+    FEDPP_CHACHA_QR(x, 0, 4, 8, 12);
+    FEDPP_CHACHA_QR(y, 0, 4, 8, 12);
+    FEDPP_CHACHA_QR(x, 1, 5, 9, 13);
+    FEDPP_CHACHA_QR(y, 1, 5, 9, 13);
+    FEDPP_CHACHA_QR(x, 2, 6, 10, 14);
+    FEDPP_CHACHA_QR(y, 2, 6, 10, 14);
+    FEDPP_CHACHA_QR(x, 3, 7, 11, 15);
+    FEDPP_CHACHA_QR(y, 3, 7, 11, 15);
+    FEDPP_CHACHA_QR(x, 0, 5, 10, 15);
+    FEDPP_CHACHA_QR(y, 0, 5, 10, 15);
+    FEDPP_CHACHA_QR(x, 1, 6, 11, 12);
+    FEDPP_CHACHA_QR(y, 1, 6, 11, 12);
+    FEDPP_CHACHA_QR(x, 2, 7, 8, 13);
+    FEDPP_CHACHA_QR(y, 2, 7, 8, 13);
+    FEDPP_CHACHA_QR(x, 3, 4, 9, 14);
+    FEDPP_CHACHA_QR(y, 3, 4, 9, 14);
   }
   const V r[32] = {x0 + i0, x1 + i1, x2 + i2,   x3 + i3,   x4 + i4,       x5 + i5,   x6 + i6,   x7 + i7,
                    x8 + i8, x9 + i9, x10 + i10, x11 + i11, x12 + ictr[0], x13 + i13, x14 + i14, x15 + i15,
@@ -199,7 +185,6 @@ template <class V>
   for (std::size_t i = 0; i < 16; ++i) std::memcpy(out + 256 + i * 16, &r[16 + i], sizeof(V));
 }
 #undef FEDPP_CHACHA_QR
-#undef FEDPP_CHACHA_QR2
 
 /// 16 blocks in one pass of 16-lane AVX-512 registers.
 __attribute__((target("avx512f"))) inline void
