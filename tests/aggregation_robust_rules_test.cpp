@@ -281,6 +281,44 @@ TEST(Krum, PairwiseDistancesMatchDoubleReference) {
     }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+TEST(Krum, GramKernelsOfEveryPathMatchThePlainOne) {
+  // pairwise_squared_distances runs only the widest path this CPU has; the others are called
+  // directly here (rows not a multiple of the tiles, two blocks, products summed from zero).
+  const bool avx2 = __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx2) GTEST_SKIP() << "no AVX2+FMA on this CPU";
+  for (std::size_t k : {1, 2, 3, 5, 7, 9}) {
+    const std::size_t dim = 2 * fedpp::detail::gram_block;
+    const auto layout = layout_of(dim);
+    const auto models = random_models(layout, k, 5 * k);
+    fedpp::update_matrix<float> x(dim);
+    x.reserve_more(k, "test");
+    for (std::size_t i = 0; i < k; ++i) {
+      const std::span<const float> piece[1] = {models[i].span()};
+      x.append(i, 1.0, piece);
+    }
+    std::vector<double> plain(k * k, 0.0), fma(k * k, 0.0), wide(k * k, 0.0);
+    fedpp::detail::gram_block_plain(x.data(), x.stride(), k, 0, dim, plain.data());
+    for (std::size_t b = 0; b < dim; b += fedpp::detail::gram_block)
+      fedpp::detail::gram_block_fma(x.data(), x.stride(), k, b, b + fedpp::detail::gram_block, fma.data());
+    if (avx512)
+      for (std::size_t b = 0; b < dim; b += fedpp::detail::gram_block)
+        fedpp::detail::gram_block_avx512(x.data(), x.stride(), k, b, b + fedpp::detail::gram_block,
+                                         wide.data(), b + fedpp::detail::gram_block,
+                                         std::min(b + 2 * fedpp::detail::gram_block, dim));
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = i; j < k; ++j) {
+        const double ref = plain[i * k + j], tol = 1e-5 * (std::fabs(ref) + 1);
+        EXPECT_NEAR(fma[i * k + j], ref, tol) << "avx2 K=" << k << " " << i << "," << j;
+        if (avx512) {
+          EXPECT_NEAR(wide[i * k + j], ref, tol) << "avx512 K=" << k << " " << i << "," << j;
+        }
+      }
+  }
+}
+#endif
+
 TEST(Krum, PairwiseDistancesOnAPoolMatchSerial) {
   // The Gram phase split over 2 and 3 threads (whole blocks per thread, the last with the tail)
   // equals the serial result up to double rounding, and Krum/Bulyan with a pool pick the same.

@@ -42,18 +42,25 @@ __attribute__((target("avx,fma"))) inline void gram_block_fma(const float* data,
     for (std::size_t j = i / 4 * 4; j < rows; j += 4) {
       const float* b[4];
       for (std::size_t q = 0; q < 4; ++q) b[q] = data + std::min(j + q, rows - 1) * stride;
-      __m256 acc[2][4];
-      for (auto& r : acc)
-        for (auto& c : r) c = _mm256_setzero_ps();
+      // Named accumulators: at -O2 an acc[2][4] array stayed in memory (a store-forwarded
+      // read-modify-write per FMA).
+      __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+      __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
       for (std::size_t d = begin; d < end; d += 8) {
-        const __m256 x0 = _mm256_load_ps(a0 + d);
-        const __m256 x1 = _mm256_load_ps(a1 + d);
-        for (std::size_t q = 0; q < 4; ++q) {
-          const __m256 y = _mm256_load_ps(b[q] + d);
-          acc[0][q] = _mm256_fmadd_ps(x0, y, acc[0][q]);
-          acc[1][q] = _mm256_fmadd_ps(x1, y, acc[1][q]);
-        }
+        __m256 x0 = _mm256_load_ps(a0 + d), x1 = _mm256_load_ps(a1 + d);
+        __m256 y0 = _mm256_load_ps(b[0] + d), y1 = _mm256_load_ps(b[1] + d);
+        __m256 y2 = _mm256_load_ps(b[2] + d), y3 = _mm256_load_ps(b[3] + d);
+        asm("" : "+x"(x0), "+x"(x1), "+x"(y0), "+x"(y1), "+x"(y2), "+x"(y3)); // no load folding
+        c00 = _mm256_fmadd_ps(x0, y0, c00);
+        c01 = _mm256_fmadd_ps(x0, y1, c01);
+        c02 = _mm256_fmadd_ps(x0, y2, c02);
+        c03 = _mm256_fmadd_ps(x0, y3, c03);
+        c10 = _mm256_fmadd_ps(x1, y0, c10);
+        c11 = _mm256_fmadd_ps(x1, y1, c11);
+        c12 = _mm256_fmadd_ps(x1, y2, c12);
+        c13 = _mm256_fmadd_ps(x1, y3, c13);
       }
+      const __m256 acc[2][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}};
       for (std::size_t r = 0; r < 2; ++r)
         for (std::size_t q = 0; q < 4; ++q) {
           const std::size_t ii = i + r, jj = j + q;
