@@ -37,6 +37,17 @@ std::vector<flat_model<float>> random_models(const model_layout& layout, std::si
   return models;
 }
 
+// The K × dim update_matrix of `models` (weight 1 each), as the robust aggregators hold them.
+fedpp::update_matrix<float> matrix_of(const std::vector<flat_model<float>>& models, std::size_t dim) {
+  fedpp::update_matrix<float> x(dim);
+  x.reserve_more(models.size(), "test");
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const std::span<const float> piece[1] = {models[i].span()};
+    x.append(i, 1.0, piece);
+  }
+  return x;
+}
+
 template <class Agg>
 void feed(Agg& agg, const std::vector<flat_model<float>>& models, const std::vector<double>& weights = {}) {
   for (std::size_t k = 0; k < models.size(); ++k)
@@ -236,12 +247,7 @@ TEST(Krum, CloseUpdatesWithLargeNormsKeepAccurateDistances) {
     for (auto& v : m.span())
       v = 1000.0F + 0.001F * static_cast<float>(gen.uniform() + static_cast<double>(k));
   }
-  fedpp::update_matrix<float> x(layout.total_size());
-  x.reserve_more(6, "test");
-  for (std::size_t k = 0; k < 6; ++k) {
-    const std::span<const float> piece[1] = {models[k].span()};
-    x.append(k, 1.0, piece);
-  }
+  const auto x = matrix_of(models, layout.total_size());
   const auto dist = fedpp::detail::pairwise_squared_distances(x);
   for (std::size_t i = 0; i < 6; ++i)
     for (std::size_t j = 0; j < 6; ++j) {
@@ -261,12 +267,7 @@ TEST(Krum, PairwiseDistancesMatchDoubleReference) {
     for (std::size_t dim : {1, 15, 16, 17, 1027, 2050}) {
       const auto layout = layout_of(dim);
       const auto models = random_models(layout, k, 11 * k + dim);
-      fedpp::update_matrix<float> x(dim);
-      x.reserve_more(k, "test");
-      for (std::size_t i = 0; i < k; ++i) {
-        const std::span<const float> piece[1] = {models[i].span()};
-        x.append(i, 1.0, piece);
-      }
+      const auto x = matrix_of(models, dim);
       const auto dist = fedpp::detail::pairwise_squared_distances(x);
       ASSERT_EQ(dist.size(), k * k);
       for (std::size_t i = 0; i < k; ++i)
@@ -292,12 +293,7 @@ TEST(Krum, GramKernelsOfEveryPathMatchThePlainOne) {
     const std::size_t dim = 2 * fedpp::detail::gram_block;
     const auto layout = layout_of(dim);
     const auto models = random_models(layout, k, 5 * k);
-    fedpp::update_matrix<float> x(dim);
-    x.reserve_more(k, "test");
-    for (std::size_t i = 0; i < k; ++i) {
-      const std::span<const float> piece[1] = {models[i].span()};
-      x.append(i, 1.0, piece);
-    }
+    const auto x = matrix_of(models, dim);
     std::vector<double> plain(k * k, 0.0), fma(k * k, 0.0), wide(k * k, 0.0);
     fedpp::detail::gram_block_plain(x.data(), x.stride(), k, 0, dim, plain.data());
     for (std::size_t b = 0; b < dim; b += fedpp::detail::gram_block)
@@ -327,12 +323,7 @@ TEST(Krum, PairwiseDistancesOnAPoolMatchSerial) {
     for (std::size_t dim : {15, 513, 5000}) {
       const auto layout = layout_of(dim);
       const auto models = random_models(layout, k, 7 * k + dim);
-      fedpp::update_matrix<float> x(dim);
-      x.reserve_more(k, "test");
-      for (std::size_t i = 0; i < k; ++i) {
-        const std::span<const float> piece[1] = {models[i].span()};
-        x.append(i, 1.0, piece);
-      }
+      const auto x = matrix_of(models, dim);
       const auto serial = fedpp::detail::pairwise_squared_distances(x);
       for (auto* pool : {&two, &three}) {
         const auto pooled = fedpp::detail::pairwise_squared_distances(x, pool);
