@@ -215,7 +215,9 @@ public:
     while (sent < recipients.size() && sent < window) send_next();
 
     // Collect.
-    Aggregator aggregate = make_aggregator_(model_.layout());
+    // Hooks that aggregate reports themselves need no aggregator (nor its model-sized state).
+    std::optional<Aggregator> aggregate;
+    if constexpr (!hooks_absorb_updates) aggregate.emplace(make_aggregator_(model_.layout()));
     std::map<std::string, double> weighted_metrics;
     double aggregation_seconds = 0;
     const auto wait = (!Availability::simulated && options_.deadline.count() > 0)
@@ -250,15 +252,15 @@ public:
     auto report_mean = [&]() -> std::optional<flat_model<T>> {
       if constexpr (hooks_absorb_updates)
         return hooks_.finish_aggregate(model_.layout(), r);
-      else if (aggregate.can_report())
-        return std::move(aggregate).report();
+      else if (aggregate->can_report())
+        return std::move(*aggregate).report();
       else
         return std::nullopt;
     };
     if constexpr (hooks_absorb_updates)
       metrics.reported = absorbed_;
     else
-      metrics.reported = aggregate.num_inputs();
+      metrics.reported = aggregate->num_inputs();
     if (metrics.reported >= options_.min_reports) {
       const auto t0 = clock::now();
       if (std::optional<flat_model<T>> mean_delta = report_mean()) {
@@ -334,7 +336,7 @@ private:
   template <class Tracker>
   void handle_report(const message& m, std::uint64_t r, transport_clock::time_point started,
                      const std::map<client_id, std::chrono::nanoseconds>& durations, Tracker& tracker,
-                     Aggregator& aggregate, std::map<std::string, double>& weighted_metrics,
+                     std::optional<Aggregator>& aggregate, std::map<std::string, double>& weighted_metrics,
                      round_metrics& metrics, std::size_t& answered) {
     std::optional<message> whole;
     try {
@@ -383,7 +385,6 @@ private:
     ++answered;
     try {
       if constexpr (hooks_absorb_updates) {
-        (void)aggregate;
         hooks_.absorb_update(*decoded, model_.layout(), r);
         ++absorbed_;
       } else {
@@ -394,7 +395,7 @@ private:
         } else {
           delta = decoded->template payload<T>();
         }
-        aggregate.accumulate(client_update<T>::from_flat(client, model_.layout(), delta, decoded->weight()));
+        aggregate->accumulate(client_update<T>::from_flat(client, model_.layout(), delta, decoded->weight()));
       }
     } catch (const rejected_update&) {
       ++metrics.rejected;
