@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <mutex>
 #include <random>
@@ -43,6 +44,26 @@ TEST(ParallelPool, RunsEveryTaskExactlyOnce) {
       for (std::size_t i = 0; i < tasks; ++i)
         EXPECT_EQ(hits[i].load(), 1) << "threads=" << threads << " i=" << i;
     }
+  }
+}
+
+// Polling between batches (the default), sleeping at once (spin 0) and a long poll all run every
+// task once, batch after batch, including batches issued back to back and after a pause longer
+// than the poll; destroying a pool whose workers are polling (a 10 s poll) does not wait it out.
+TEST(ParallelPool, EveryPollingTimeRunsEveryBatch) {
+  using std::chrono::microseconds;
+  for (microseconds spin : {microseconds(0), parallel::thread_pool::default_spin, microseconds(10000000)}) {
+    const auto start = std::chrono::steady_clock::now();
+    {
+      parallel::thread_pool pool(3, spin);
+      for (int batch = 0; batch < 50; ++batch) {
+        if (batch == 25) std::this_thread::sleep_for(std::chrono::milliseconds(2)); // let workers sleep
+        std::vector<std::atomic<int>> hits(17);
+        pool.run(hits.size(), [&](std::size_t i) { hits[i].fetch_add(1); });
+        for (std::size_t i = 0; i < hits.size(); ++i) ASSERT_EQ(hits[i].load(), 1) << spin.count() << " us";
+      }
+    } // workers may be polling here: shut-down must not wait out their poll
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << spin.count() << " us";
   }
 }
 

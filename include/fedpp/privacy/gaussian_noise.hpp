@@ -152,14 +152,17 @@ void gaussian_into(secure_rng& gen, std::span<T> x, float scale, bool add, T kee
   alignas(64) std::array<float, gaussian_block> z;
   std::size_t i = 0;
   if constexpr (std::is_same_v<T, float>) { // whole blocks straight into x, two batches at a time
-    for (; x.size() - i >= 2 * gaussian_block; i += 2 * gaussian_block) {
+    // counted loops: GCC 12 at -O3 misreads `x.size() - i >= …` bounds as possible overflow
+    const std::size_t pairs = x.size() / (2 * gaussian_block);
+    for (std::size_t p = 0; p < pairs; ++p, i += 2 * gaussian_block) {
       gen.next_interleaved_pair(pair);
       box_muller(path, pair.data(), scale, x.data() + i, add, keep);
       box_muller(path, pair.data() + gaussian_block, scale, x.data() + i + gaussian_block, add, keep);
     }
-    for (; x.size() - i >= gaussian_block; i += gaussian_block) {
+    if (x.size() - i >= gaussian_block) { // at most one batch is left whole
       gen.next_interleaved(words);
       box_muller(path, words.data(), scale, x.data() + i, add, keep);
+      i += gaussian_block;
     }
   }
   for (; i < x.size(); i += gaussian_block) {
