@@ -9,11 +9,11 @@
 /// r = √(−2 ln u₁); b gives an angle t ∈ [−π/4, π/4) (its top 24 bits) and a quarter turn k (its
 /// low 2 bits), and (cos, sin)(t + kπ/2) is a uniform point on the circle.
 /// Accuracy: ln by the atanh series (truncation < 1e-9), sin/cos by Taylor polynomials on
-/// [−π/4, π/4] (truncation ≤ 2.5e-8), √ correctly rounded: relative error of a sample ≈ 3e-7,
-/// float rounding included. Tail: u₁ ≥ 2⁻³², so |z| ≤ r ≤ √(64 ln 2) ≈ 6.66; the mass
-/// of the exact radius beyond that is P(R > 6.66) = 2⁻³² ≈ 2.3e-10 per pair, folded onto the cap.
-/// These floating-point samples are for model-sized noise; integer / fixed-point aggregates (with
-/// secure aggregation) use discrete_gaussian, which has no floating-point leak (Mironov 2012).
+/// [−π/4, π/4] (truncation ≤ 2.5e-8), √ correctly rounded (GCC; Newton, ≤ 1e-7, under Clang):
+/// relative error of a sample ≈ 3e-7, float rounding included. Tail: u₁ ≥ 2⁻³², so |z| ≤ r ≤ √(64 ln 2)
+/// ≈ 6.66; the mass of the exact radius beyond that is P(R > 6.66) = 2⁻³² ≈ 2.3e-10 per pair, folded onto the
+/// cap. These floating-point samples are for model-sized noise; integer / fixed-point aggregates (with secure
+/// aggregation) use discrete_gaussian, which has no floating-point leak (Mironov 2012).
 #pragma once
 
 #include "fedpp/error.hpp"
@@ -51,21 +51,33 @@ template <class VU, class VI, class VF>
   out = e * -1.3862944f + s * p;
 }
 
-/// Correctly rounded √x on every lane (x ≥ 0): one vsqrtps on the vector paths — as inline asm,
-/// because this generic helper has no target attribute of its own and may not call the
-/// intrinsics; inlined only into the AVX-512 / AVX2 wrappers, which have the instructions — and
-/// std::sqrt on the scalar path, so every path gives the same bits. (A Newton iteration from a
-/// bit-trick estimate cost 9 vector operations against the one instruction: the sampler went
-/// 1.82 -> 2.02 G samples/s on Zen 5.)
-template <class VF>
+/// √x on every lane (x ≥ 0).
+/// GCC: correctly rounded — one vsqrtps on the vector paths, as inline asm because this generic
+/// helper has no target attribute and may not call the intrinsics (it is inlined only into the
+/// AVX-512 / AVX2 wrappers, which have the instruction), std::sqrt on the scalar path, so every
+/// path gives the same bits. A Newton iteration from a bit-trick estimate took 9 vector operations
+/// against the one instruction (sampler 1.82 -> 2.02 G samples/s on Zen 5).
+/// Clang checks asm operand sizes against the enclosing template's (generic) target and rejects a
+/// 64-byte register operand there, so under Clang every path takes that Newton iteration (relative
+/// error ≤ 1e-7; again the same arithmetic on every path).
+template <class VU, class VF>
 [[gnu::always_inline]] inline void lanes_sqrt(const VF& x, VF& out) noexcept {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__)
   if constexpr (sizeof(VF) == 64 || sizeof(VF) == 32) {
     asm("vsqrtps %1, %0" : "=v"(out) : "v"(x));
     return;
   }
 #endif
   for (std::size_t l = 0; l < sizeof(VF) / sizeof(float); ++l) out[l] = std::sqrt(x[l]);
+#else
+  const VF v = x + 1e-30f; // v = 0 would give 0·∞; the offset changes no v ≥ 1e-7
+  VF y = __builtin_bit_cast(VF, VU(0x5f375a86u - (__builtin_bit_cast(VU, v) >> 1))); // Lomont 2003
+  const VF h = 0.5f * v;
+  y = y * (1.5f - h * y * y);
+  y = y * (1.5f - h * y * y);
+  out = v * y;
+#endif
 }
 
 /// Box–Muller on one column group: pairs of rows (2p, 2p + 1), p < 8, of a 16-wide word tile;
@@ -82,7 +94,7 @@ template <class VU, class VI, class VF>
     const VF u1 = __builtin_convertvector(__builtin_bit_cast(VI, VU(a >> 1)), VF) * 0x1.0p-31f + 0x1.0p-32f;
     VF v, r;
     lanes_minus_two_log<VU, VI, VF>(u1, v);
-    lanes_sqrt(v, r);
+    lanes_sqrt<VU, VF>(v, r);
     r = r * scale;
     const VF t =
         __builtin_convertvector(__builtin_bit_cast(VI, VU(b >> 8)), VF) * 0x1.921fb6p-24f - 0.78539819f;
