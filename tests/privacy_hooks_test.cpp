@@ -63,6 +63,35 @@ TEST(PrivacyAdaptiveClipping, EffectiveNoiseMultiplierAndBadArguments) {
                fedpp::invalid_config);
 }
 
+// with_pool draws the aggregate's noise on a pool: the same values as the serial hooks with the same
+// generator, round after round (sizes that split unevenly between the threads and end mid-batch).
+TEST(PrivacyCentralDp, NoiseOnAPoolEqualsTheSerialNoise) {
+  for (std::size_t d : {std::size_t{1}, std::size_t{1000}, std::size_t{3} * 65536 + 77}) {
+    fedpp::model_layout layout;
+    layout.add("w", fedpp::tensor_shape({d}));
+    central_dp_options o;
+    o.noise_multiplier = 1.3;
+    o.sampling_rate = 0.1;
+    o.population = 50;
+    central_dp_hooks<float> serial(o, layout, secure_rng::reproducible(reproducible_seed{8}));
+    central_dp_hooks<float> pooled(o, layout, secure_rng::reproducible(reproducible_seed{8}));
+    fedpp::parallel::thread_pool pool(2);
+    pooled.with_pool(pool);
+    for (std::uint64_t round = 0; round < 3; ++round) {
+      std::vector<float> a(d, 0.25f), b(d, 0.25f);
+      serial.on_aggregate(std::span<float>(a), round);
+      pooled.on_aggregate(std::span<float>(b), round);
+      ASSERT_EQ(a, b) << "d = " << d << ", round " << round;
+      // no reports counted: the mean is scaled by 0/(qN), so what is left is noise of sd σC/(qN)
+      if (d > 100000) {
+        double sq = 0;
+        for (float v : a) sq += static_cast<double>(v) * v;
+        EXPECT_NEAR(std::sqrt(sq / static_cast<double>(d)), 1.3 / 5.0, 0.01);
+      }
+    }
+  }
+}
+
 TEST(PrivacyLocalDp, ClipsThenAddsNoiseOfSdSigmaC) {
   const std::size_t d = 20000;
   const double clip = 0.5, sigma = 2.0;

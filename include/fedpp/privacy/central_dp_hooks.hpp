@@ -19,6 +19,7 @@
 
 #include "fedpp/error.hpp"
 #include "fedpp/orchestration/round_metrics.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/privacy/adaptive_clipping.hpp"
 #include "fedpp/privacy/clipping.hpp"
 #include "fedpp/privacy/gaussian_noise.hpp"
@@ -106,11 +107,22 @@ public:
     return scratch.first(in.size());
   }
 
+  /// Draws the aggregate's noise on `pool`'s threads from now on: the same noise as without a pool
+  /// (ChaCha20 is seekable), about twice as fast on two cores. The pool must outlive the hooks.
+  central_dp_hooks& with_pool(parallel::thread_pool& pool) noexcept {
+    pool_ = &pool;
+    return *this;
+  }
+
   /// Server hook: mean over |S| → Σ/(qN) + N(0, (σC/(qN))²).
   void on_aggregate(std::span<T> mean_delta, std::uint64_t /*round*/) {
     const double qn = options_.sampling_rate * static_cast<double>(options_.population);
-    scale_and_add_gaussian_noise(gen_, mean_delta, static_cast<double>(reports_) / qn,
-                                 options_.noise_multiplier * sensitivity() / qn);
+    const double keep = static_cast<double>(reports_) / qn;
+    const double stddev = options_.noise_multiplier * sensitivity() / qn;
+    if (pool_ != nullptr)
+      scale_and_add_gaussian_noise(*pool_, gen_, mean_delta, keep, stddev);
+    else
+      scale_and_add_gaussian_noise(gen_, mean_delta, keep, stddev);
   }
 
   /// Server hook: account for the round, report ε, adapt C.
@@ -154,6 +166,7 @@ private:
   central_dp_options options_;
   model_layout layout_;
   secure_rng gen_;
+  parallel::thread_pool* pool_ = nullptr; // noise on a pool when set (with_pool)
   Accountant accountant_;
   std::optional<adaptive_clipping> adaptive_;
   std::size_t reports_ = 0, unclipped_ = 0;
