@@ -101,6 +101,40 @@ inline void store(T* p, const batch<T>& b) noexcept {
   std::memcpy(p, &r, sizeof r);
 }
 
+/// Stores a batch of Acc at p as T (unaligned): the same type, or double narrowed to float (rounded
+/// to nearest, as static_cast<float>) — the counterpart of load_as.
+template <class T, class Acc>
+inline void store_as(T* p, const batch<Acc>& b) noexcept {
+  if constexpr (std::is_same_v<Acc, T>) {
+    store(p, b);
+  } else {
+    static_assert(std::is_same_v<Acc, double> && std::is_same_v<T, float>, "narrowing is double -> float");
+#if defined(__GNUC__)
+    using reg = typename batch<Acc>::register_type;
+    const reg r = b;
+    if constexpr (sizeof(reg) == 64) {
+      const detail::f32x8 v =
+          __builtin_convertvector(reinterpret_cast<const detail::f64x8&>(r), detail::f32x8);
+      std::memcpy(p, &v, sizeof v);
+      return;
+    } else if constexpr (sizeof(reg) == 32) {
+      const detail::f32x4 v =
+          __builtin_convertvector(reinterpret_cast<const detail::f64x4&>(r), detail::f32x4);
+      std::memcpy(p, &v, sizeof v);
+      return;
+    } else if constexpr (sizeof(reg) == 16) {
+      const detail::f32x2 v =
+          __builtin_convertvector(reinterpret_cast<const detail::f64x2&>(r), detail::f32x2);
+      std::memcpy(p, &v, sizeof v);
+      return;
+    }
+#endif
+    alignas(64) double lanes[width<double>];
+    b.store_aligned(lanes);
+    for (std::size_t i = 0; i < width<double>; ++i) p[i] = static_cast<float>(lanes[i]);
+  }
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

@@ -78,7 +78,9 @@ public:
   void step(std::span<T> global, std::span<const T> delta) {
     detail::check_step_sizes(name(), m_.size(), global.size(), delta.size());
     std::size_t i = 0;
-    if constexpr (kernels::simd::vectorized && std::is_same_v<State, T>) i = step_vector(global, delta);
+    if constexpr (kernels::simd::vectorized &&
+                  (std::is_same_v<State, T> || (std::is_same_v<T, float> && std::is_same_v<State, double>)))
+      i = step_vector(global, delta);
     step_scalar(global, delta, i);
     ++steps_;
   }
@@ -187,30 +189,31 @@ private:
     }
   }
 
-  // Whole registers through the SIMD shim (sqrt of a register: no errno, unlike std::sqrt, which
-  // keeps GCC from vectorizing the scalar loop); returns where the scalar tail starts.
+  // Whole registers of State through the SIMD shim (sqrt of a register: no errno, unlike
+  // std::sqrt, which keeps GCC from vectorizing the scalar loop); float model and delta with double
+  // state are widened on load and the model narrowed on store. Returns where the scalar tail starts.
   std::size_t step_vector(std::span<T> global, std::span<const T> delta) noexcept {
     namespace simd = kernels::simd;
-    using B = simd::batch<T>;
-    constexpr std::size_t w = simd::width<T>;
-    const B b1 = simd::broadcast(static_cast<T>(params_.beta1)),
-            b2 = simd::broadcast(static_cast<T>(params_.beta2));
-    const B omb1 = simd::broadcast(static_cast<T>(1 - static_cast<T>(params_.beta1)));
-    const B omb2 = simd::broadcast(static_cast<T>(1 - static_cast<T>(params_.beta2)));
-    const B eta = simd::broadcast(static_cast<T>(params_.learning_rate));
-    const B tau = simd::broadcast(static_cast<T>(params_.tau));
-    T* m = m_.data();
-    T* v = v_.data();
+    using B = simd::batch<State>;
+    constexpr std::size_t w = simd::width<State>;
+    const B b1 = simd::broadcast(static_cast<State>(params_.beta1)),
+            b2 = simd::broadcast(static_cast<State>(params_.beta2));
+    const B omb1 = simd::broadcast(static_cast<State>(1 - static_cast<State>(params_.beta1)));
+    const B omb2 = simd::broadcast(static_cast<State>(1 - static_cast<State>(params_.beta2)));
+    const B eta = simd::broadcast(static_cast<State>(params_.learning_rate));
+    const B tau = simd::broadcast(static_cast<State>(params_.tau));
+    State* m = m_.data();
+    State* v = v_.data();
     T* x = global.data();
     const T* dp = delta.data();
     const std::size_t n = m_.size() - m_.size() % w;
     for (std::size_t i = 0; i < n; i += w) {
-      const B d = simd::load_as<T>(dp + i);
-      const B mi = simd::fma(b1, simd::load_as<T>(m + i), omb1 * d);
-      const B vi = next_v<B>(simd::load_as<T>(v + i), d * d, omb2, b2);
+      const B d = simd::load_as<State>(dp + i);
+      const B mi = simd::fma(b1, simd::load_as<State>(m + i), omb1 * d);
+      const B vi = next_v<B>(simd::load_as<State>(v + i), d * d, omb2, b2);
       simd::store(m + i, mi);
       simd::store(v + i, vi);
-      simd::store(x + i, simd::load_as<T>(x + i) + eta * mi / (sqrt(vi) + tau));
+      simd::store_as(x + i, simd::load_as<State>(x + i) + eta * mi / (sqrt(vi) + tau));
     }
     return n;
   }
