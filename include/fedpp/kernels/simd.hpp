@@ -36,6 +36,25 @@ typedef float f32x8 __attribute__((vector_size(32)));
 typedef double f64x2 __attribute__((vector_size(16)));
 typedef double f64x4 __attribute__((vector_size(32)));
 typedef double f64x8 __attribute__((vector_size(64)));
+
+// The float and double vector types of a double register of `Bytes` bytes (same lane count).
+template <std::size_t Bytes>
+struct widening;
+template <>
+struct widening<16> {
+  using narrow = f32x2;
+  using wide = f64x2;
+};
+template <>
+struct widening<32> {
+  using narrow = f32x4;
+  using wide = f64x4;
+};
+template <>
+struct widening<64> {
+  using narrow = f32x8;
+  using wide = f64x8;
+};
 } // namespace detail
 #endif
 
@@ -76,21 +95,13 @@ template <class Acc, class T>
     // -Wmaybe-uninitialized inside its own header.)
 #if defined(__GNUC__)
     using reg = typename batch<Acc>::register_type; // dependent: discarded branches stay unchecked
-    if constexpr (sizeof(reg) == 64) {
-      detail::f32x8 v;
-      std::memcpy(&v, p, sizeof v);
-      return batch<double>(reinterpret_cast<reg>(__builtin_convertvector(v, detail::f64x8)));
-    } else if constexpr (sizeof(reg) == 32) {
-      detail::f32x4 v;
-      std::memcpy(&v, p, sizeof v);
-      return batch<double>(reinterpret_cast<reg>(__builtin_convertvector(v, detail::f64x4)));
-    } else if constexpr (sizeof(reg) == 16) {
-      detail::f32x2 v;
-      std::memcpy(&v, p, sizeof v);
-      return batch<double>(reinterpret_cast<reg>(__builtin_convertvector(v, detail::f64x2)));
-    }
-#endif
+    using types = detail::widening<sizeof(reg)>;
+    typename types::narrow v;
+    std::memcpy(&v, p, sizeof v);
+    return batch<double>(reinterpret_cast<reg>(__builtin_convertvector(v, typename types::wide)));
+#else
     return batch<double>::load_unaligned(p);
+#endif
   }
 }
 
@@ -111,27 +122,16 @@ inline void store_as(T* p, const batch<Acc>& b) noexcept {
     static_assert(std::is_same_v<Acc, double> && std::is_same_v<T, float>, "narrowing is double -> float");
 #if defined(__GNUC__)
     using reg = typename batch<Acc>::register_type;
+    using types = detail::widening<sizeof(reg)>;
     const reg r = b;
-    if constexpr (sizeof(reg) == 64) {
-      const detail::f32x8 v =
-          __builtin_convertvector(reinterpret_cast<const detail::f64x8&>(r), detail::f32x8);
-      std::memcpy(p, &v, sizeof v);
-      return;
-    } else if constexpr (sizeof(reg) == 32) {
-      const detail::f32x4 v =
-          __builtin_convertvector(reinterpret_cast<const detail::f64x4&>(r), detail::f32x4);
-      std::memcpy(p, &v, sizeof v);
-      return;
-    } else if constexpr (sizeof(reg) == 16) {
-      const detail::f32x2 v =
-          __builtin_convertvector(reinterpret_cast<const detail::f64x2&>(r), detail::f32x2);
-      std::memcpy(p, &v, sizeof v);
-      return;
-    }
-#endif
+    const auto v =
+        __builtin_convertvector(reinterpret_cast<const typename types::wide&>(r), typename types::narrow);
+    std::memcpy(p, &v, sizeof v);
+#else
     alignas(64) double lanes[width<double>];
     b.store_aligned(lanes);
     for (std::size_t i = 0; i < width<double>; ++i) p[i] = static_cast<float>(lanes[i]);
+#endif
   }
 }
 
