@@ -1,6 +1,7 @@
 // Byzantine-robust aggregators: each against a naive double-precision reference on random K and
 // D (odd sizes included), hand-checked cases, merge, the memory budget and invalid parameters.
 #include "fedpp/aggregation/robust/robust.hpp"
+#include "fedpp/detail/aligned_buffer.hpp"
 #include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/random/rng.hpp"
 
@@ -289,7 +290,7 @@ TEST(Krum, GramKernelsOfEveryPathMatchThePlainOne) {
   const bool avx2 = __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
   const bool avx512 = __builtin_cpu_supports("avx512f");
   if (!avx2) GTEST_SKIP() << "no AVX2+FMA on this CPU";
-  for (std::size_t k : {1, 2, 3, 5, 7, 9}) {
+  for (std::size_t k : {1, 2, 3, 5, 7, 9, 13}) {
     const std::size_t dim = 2 * fedpp::detail::gram_block;
     const auto layout = layout_of(dim);
     const auto models = random_models(layout, k, 5 * k);
@@ -298,11 +299,14 @@ TEST(Krum, GramKernelsOfEveryPathMatchThePlainOne) {
     fedpp::detail::gram_block_plain(x.data(), x.stride(), k, 0, dim, plain.data());
     for (std::size_t b = 0; b < dim; b += fedpp::detail::gram_block)
       fedpp::detail::gram_block_fma(x.data(), x.stride(), k, b, b + fedpp::detail::gram_block, fma.data());
-    if (avx512)
+    if (avx512) {
+      fedpp::detail::aligned_buffer<double> tile_sums(fedpp::detail::gram_tile_count(k) * 16);
       for (std::size_t b = 0; b < dim; b += fedpp::detail::gram_block)
         fedpp::detail::gram_block_avx512(x.data(), x.stride(), k, b, b + fedpp::detail::gram_block,
-                                         wide.data(), b + fedpp::detail::gram_block,
+                                         tile_sums.data(), b + fedpp::detail::gram_block,
                                          std::min(b + 2 * fedpp::detail::gram_block, dim));
+      fedpp::detail::add_tile_sums(tile_sums.data(), k, wide.data());
+    }
     for (std::size_t i = 0; i < k; ++i)
       for (std::size_t j = i; j < k; ++j) {
         const double ref = plain[i * k + j], tol = 1e-5 * (std::fabs(ref) + 1);

@@ -128,6 +128,17 @@ TEST(Alie, TrainerWrapperSendsTheColludedPayloadToEveryAttacker) {
   EXPECT_FLOAT_EQ(h.model.span()[0], 107.0F);
   EXPECT_THROW((alie_trainer<float, decltype(honest)>(honest, attacker_set::of({1}), 10, 2)),
                fedpp::invalid_config);
+
+  // A chosen shift: μ − 3σ with the same estimators; a non-finite z is refused.
+  alie_trainer<float, decltype(honest)> shifted(honest, attacker_set::of({2, 4}),
+                                                fedpp::attacks::alie_shift{3.0});
+  EXPECT_DOUBLE_EQ(shifted.z(), 3.0);
+  const auto s = shifted(4, view, config);
+  EXPECT_FLOAT_EQ(s.model.span()[0], 0.0F);
+  EXPECT_FLOAT_EQ(s.model.span()[1], -6.0F);
+  EXPECT_THROW((alie_trainer<float, decltype(honest)>(honest, attacker_set::of({2, 4}),
+                                                      fedpp::attacks::alie_shift{std::nan("")})),
+               fedpp::invalid_config);
 }
 
 TEST(LabelFlip, MapsYToNineMinusYAndRoutesAttackers) {

@@ -74,6 +74,12 @@ template <class T>
   return out;
 }
 
+/// An explicitly chosen ALIE shift (in standard deviations), for studying the attack beyond
+/// Baruch et al.'s z: a larger z moves the mean further but leaves the honest crowd.
+struct alie_shift {
+  double z;
+};
+
 /// Trainer wrapper: honest clients train with `Trainer`; attackers return the ALIE delta (their
 /// weight: the estimators' mean number of examples).
 template <element_type T, class Trainer>
@@ -84,8 +90,13 @@ public:
   /// updates estimate μ and σ (at most `max_estimators` of them, the lowest ids).
   alie_trainer(Trainer honest, attacker_set attackers, std::size_t n, std::size_t f,
                std::size_t max_estimators = 8)
-      : honest_(std::move(honest)), attackers_(std::move(attackers)), z_(alie_z(n, f)),
+      : alie_trainer(std::move(honest), std::move(attackers), alie_shift{alie_z(n, f)}, max_estimators) {}
+
+  /// The same attack with a chosen z (finite; the paper's is alie_z(n, f)).
+  alie_trainer(Trainer honest, attacker_set attackers, alie_shift shift, std::size_t max_estimators = 8)
+      : honest_(std::move(honest)), attackers_(std::move(attackers)), z_(shift.z),
         shared_(std::make_shared<cache>()) {
+    if (!std::isfinite(z_)) throw invalid_config("alie_trainer: z must be finite, got " + std::to_string(z_));
     const auto& m = attackers_.members();
     estimators_.assign(m.begin(),
                        m.begin() + static_cast<std::ptrdiff_t>(std::min(max_estimators, m.size())));
