@@ -7,6 +7,7 @@
 // ("final accuracy A"); --csv writes round,accuracy for plotting (scripts/robust_experiment.sh).
 //
 //   04_robust_aggregation --aggregator median --attack signflip --fraction 0.2 --rounds 20
+//   04_robust_aggregation --aggregator fedavg --attack alie --alie-z 3   (z beyond the paper's)
 #include "fashion_mnist_job.hpp"
 
 #include "fedpp/aggregation/robust/robust.hpp"
@@ -29,6 +30,7 @@ using trainer_fn = std::function<fedpp::client_result<float>(
 struct flags {
   std::string aggregator = "fedavg", attack = "none";
   double fraction = 0.2, flip_scale = 1.0, trim = 0.2, max_norm = 1.0, boost = 10, sigma = 1.0;
+  std::optional<double> alie_z; // default: Baruch et al.'s z for (clients per round, f)
   std::size_t clients = 20, per_round = 20, rounds = 20, f = 4, eval_every = 5, hosts = 2;
   double lr = 0.1;
   std::uint64_t seed = 1;
@@ -45,6 +47,8 @@ flags parse(int argc, char** argv) {
       o.attack = v;
     else if (k == "--fraction")
       o.fraction = std::stod(v);
+    else if (k == "--alie-z")
+      o.alie_z = std::stod(v);
     else if (k == "--flip-scale")
       o.flip_scale = std::stod(v);
     else if (k == "--trim")
@@ -144,11 +148,14 @@ int main(int argc, char** argv) try {
     hooks.scale = fedpp::attacks::scaling_attack{attackers, o.boost};
   else if (o.attack == "gaussian")
     hooks.noise = fedpp::attacks::gaussian_noise_attack{attackers, o.sigma, true, o.seed};
-  else if (o.attack == "alie")
-    trainer = fedpp::attacks::alie_trainer<float, trainer_fn>(
-        trainer, attackers, o.per_round,
-        std::max<std::size_t>(1, attackers.size() * o.per_round / o.clients));
-  else if (o.attack == "labelflip") {
+  else if (o.attack == "alie") {
+    const std::size_t expected_attackers =
+        std::max<std::size_t>(1, attackers.size() * o.per_round / o.clients);
+    const double z = o.alie_z ? *o.alie_z : fedpp::attacks::alie_z(o.per_round, expected_attackers);
+    std::printf("ALIE z = %.3f\n", z);
+    trainer =
+        fedpp::attacks::alie_trainer<float, trainer_fn>(trainer, attackers, fedpp::attacks::alie_shift{z});
+  } else if (o.attack == "labelflip") {
     poisoned.emplace(jo);
     poisoned->data.train = fedpp::attacks::flip_labels(job.data.train, fedpp::attacks::reversed_labels(10));
     trainer = fedpp::attacks::attacker_router<float, trainer_fn, trainer_fn>(
