@@ -5,6 +5,7 @@
 #pragma once
 
 #include "fedpp/detail/aligned_buffer.hpp"
+#include "fedpp/detail/huge_pages.hpp"
 #include "fedpp/error.hpp"
 #include "fedpp/tensor/dtype.hpp"
 
@@ -74,7 +75,10 @@ public:
     if (need <= data_.size()) return;
     const std::size_t cap_rows = stride_ == 0 ? 0 : budget_ / (stride_ * sizeof(T));
     const std::size_t grown = std::min(std::max(rows_ + extra, 2 * capacity_rows()), cap_rows);
-    detail::aligned_buffer<T> bigger(std::max(grown * stride_, need));
+    const std::size_t elements = std::max(grown * stride_, need);
+    detail::aligned_buffer<T> bigger(elements, detail::uninitialized);
+    detail::advise_huge_pages(bigger.data(), elements * sizeof(T)); // before the zeroing faults the pages in
+    bigger.fill_zero();
     if (rows_ != 0) std::memcpy(static_cast<void*>(bigger.data()), data_.data(), rows_ * stride_ * sizeof(T));
     data_ = std::move(bigger);
     weights_.reserve(rows_ + extra);
