@@ -87,7 +87,7 @@ TEST_F(hostile, server_refuses_each_bad_message_and_counts_it) {
   for (std::size_t i = 32; i < 64; ++i) keys[i] = std::byte{2};
   auto& cnt = s.server->counters();
   expect_violation([&] { server_handle(1, 10, 1, keys, 1); }, violation::wrong_round);
-  expect_violation([&] { server_handle(1, 11, 1, keys, 2); }, violation::forged);
+  expect_violation([&] { server_handle(1, 11, 1, keys, 2); }, violation::impersonation);
   expect_violation([&] { server_handle(99, 11, 1, keys, 99); }, violation::unknown_sender);
   expect_violation([&] { server_handle(1, 11, 5, keys, 1); }, violation::wrong_phase);
   expect_violation([&] { server_handle(1, 11, 1, std::span(keys).first(40), 1); }, violation::malformed);
@@ -102,7 +102,8 @@ TEST_F(hostile, server_refuses_each_bad_message_and_counts_it) {
   EXPECT_FALSE(server_handle(1, 11, 1, keys, 1));
   expect_violation([&] { server_handle(1, 11, 1, keys, 1); }, violation::duplicate); // replay
   EXPECT_EQ(cnt[violation::wrong_round], 1U);
-  EXPECT_EQ(cnt[violation::forged], 1U);
+  EXPECT_EQ(cnt[violation::impersonation], 1U);
+  EXPECT_EQ(cnt[violation::forged], 0U);
   EXPECT_EQ(cnt[violation::unknown_sender], 1U);
   EXPECT_EQ(cnt[violation::wrong_phase], 1U);
   EXPECT_EQ(cnt[violation::malformed], 2U);

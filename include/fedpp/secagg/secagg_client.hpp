@@ -14,8 +14,9 @@
 /// Round 3 (unmasking): for each neighbour the server says survived, the share of its b; for each
 /// one it says dropped, the share of its s_sk — never both for one client.
 ///
-/// Every hostile or out-of-place message is refused with protocol_violation (counted, state
-/// unchanged); secrets are wiped when the round ends or aborts.
+/// Every hostile or out-of-place message — truncated or over-long payloads included — is refused
+/// with protocol_violation (counted in counters(), state unchanged); no malformed_message
+/// escapes handle(). Secrets are wiped when the round ends or aborts.
 #pragma once
 
 #include "fedpp/error.hpp"
@@ -100,7 +101,9 @@ public:
   }
 
   /// Handles one message from the server, sending this client's reply if any. Throws
-  /// protocol_violation (counted; state unchanged) for a refused message.
+  /// protocol_violation (counted in counters(); state unchanged) for a refused message — bytes
+  /// that do not decode or a payload that is truncated, has trailing bytes or claims more
+  /// entries than it holds are violation::malformed, never a bare malformed_message.
   template <transport T>
   void handle(T& ep, const envelope& e) {
     if (e.from != server_endpoint)
@@ -112,28 +115,38 @@ public:
                            std::string(detail::tag_name(d.tag())) + " of round " + std::to_string(d.round()) +
                                " in round " + std::to_string(config_.round));
     const auto payload = d.payload_bytes();
-    switch (d.tag()) {
-    case detail::tag_keys:
-      expect(detail::tag_keys, state::advertised, state::shared);
-      on_keys(ep, payload);
-      return;
-    case detail::tag_forward:
-      expect(detail::tag_forward, state::shared, state::masked);
-      on_forward(ep, payload);
-      return;
-    case detail::tag_survivors:
-      expect(detail::tag_survivors, state::masked, state::done);
-      on_survivors(ep, payload);
-      return;
-    case detail::tag_abort:
-      if (state_ == state::done || state_ == state::aborted)
-        throw detail::refuse(counters_, violation::wrong_phase, e.from, "abort after the round ended");
-      wipe_secrets();
-      state_ = state::aborted;
-      return;
-    default:
-      throw detail::refuse(counters_, violation::wrong_phase, e.from,
-                           "tag " + std::to_string(d.tag()) + " is not a server-to-client message");
+    // The payload parsers validate before they mutate: a malformed payload leaves the state as
+    // it was, so it is counted and refused like any other violation.
+    try {
+      switch (d.tag()) {
+      case detail::tag_keys:
+        expect(detail::tag_keys, state::advertised, state::shared);
+        on_keys(ep, payload);
+        return;
+      case detail::tag_forward:
+        expect(detail::tag_forward, state::shared, state::masked);
+        on_forward(ep, payload);
+        return;
+      case detail::tag_survivors:
+        expect(detail::tag_survivors, state::masked, state::done);
+        on_survivors(ep, payload);
+        return;
+      case detail::tag_abort: {
+        if (state_ == state::done || state_ == state::aborted)
+          throw detail::refuse(counters_, violation::wrong_phase, e.from, "abort after the round ended");
+        detail::byte_reader r(payload, "abort");
+        (void)r.u32(); // the phase the server aborted in
+        r.finish();
+        wipe_secrets();
+        state_ = state::aborted;
+        return;
+      }
+      default:
+        throw detail::refuse(counters_, violation::wrong_phase, e.from,
+                             "tag " + std::to_string(d.tag()) + " is not a server-to-client message");
+      }
+    } catch (const malformed_message& m) {
+      throw detail::refuse(counters_, violation::malformed, e.from, m.what());
     }
   }
 
@@ -206,18 +219,20 @@ private:
                            "key list has " + std::to_string(list.size()) +
                                " neighbours; with this client that is below the threshold " +
                                std::to_string(config_.threshold));
-    // Share s_sk and a fresh b among the neighbours and ourselves (points id + 1).
-    b_ = rng_->key();
+    // Share s_sk and a fresh b among the neighbours and ourselves (points id + 1). b becomes the
+    // client's only once the reply is built: a refused list leaves the state as it was.
+    detail::key32 b = rng_->key();
     std::vector<std::uint64_t> xs;
     xs.reserve(list.size() + 1);
     for (const auto& [v, nb] : list) xs.push_back(v + 1);
     xs.push_back(id_ + 1);
     auto s_shares = shamir_split(s_sk_, config_.threshold, xs, *rng_);
-    auto b_shares = shamir_split(b_, config_.threshold, xs, *rng_);
+    auto b_shares = shamir_split(b, config_.threshold, xs, *rng_);
     detail::byte_writer w;
     w.u32(static_cast<std::uint32_t>(list.size()));
     std::size_t i = 0;
     const auto wipe_all = [&] {
+      detail::wipe(b.data(), b.size());
       detail::wipe(s_shares.data(), s_shares.size() * sizeof(shamir_share));
       detail::wipe(b_shares.data(), b_shares.size() * sizeof(shamir_share));
       for (auto& entry : list) detail::wipe(entry.second.box_key.data(), entry.second.box_key.size());
@@ -248,6 +263,8 @@ private:
       w.raw(ct);
       ++i;
     }
+    b_ = b;
+    detail::wipe(b.data(), b.size());
     own_s_share_ = s_shares.back();
     own_b_share_ = b_shares.back();
     detail::wipe(s_shares.data(), s_shares.size() * sizeof(shamir_share));

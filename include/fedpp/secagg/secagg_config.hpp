@@ -15,7 +15,7 @@ struct secagg_config {
   std::uint64_t round = 0;       ///< round number; bound into every message and key derivation
   std::size_t vector_length = 0; ///< D: words of each (encoded) input
   unsigned modulus_bits = 32;    ///< inputs and the sum are residues modulo 2^b, 1 ≤ b ≤ 32
-  std::size_t threshold = 2;     ///< t: shares needed to reconstruct a secret (per neighbourhood in SecAgg+)
+  std::size_t threshold = 2;     ///< t ≥ 2: shares needed to reconstruct a secret (per neighbourhood in SecAgg+)
 
   /// Throws invalid_config when a field is out of range.
   void validate() const {
@@ -23,7 +23,9 @@ struct secagg_config {
     if (modulus_bits < 1 || modulus_bits > 32)
       throw invalid_config("secagg_config: modulus_bits = " + std::to_string(modulus_bits) +
                            " is outside [1, 32]");
-    if (threshold < 1) throw invalid_config("secagg_config: threshold must be at least 1");
+    if (threshold < 2)
+      throw invalid_config("secagg_config: threshold = " + std::to_string(threshold) +
+                           " is below 2 (with t = 1 any single share is the secret itself)");
   }
   /// 2^b − 1.
   [[nodiscard]] std::uint32_t modulus_mask() const noexcept {

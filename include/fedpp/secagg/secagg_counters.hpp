@@ -17,17 +17,18 @@ namespace fedpp::secagg {
 /// Why a protocol message was refused.
 enum class violation : std::uint8_t {
   malformed,      ///< bytes do not decode (truncated, bad checksum, bad lengths)
-  forged,         ///< claimed sender differs from the transport's, or a ciphertext/share fails authentication
+  forged,         ///< a ciphertext or share fails authentication (or is bound to another sender/round)
   unknown_sender, ///< the sender is not a participant (or, for a client, not the server)
   wrong_round,    ///< the message belongs to another round (replays from earlier rounds land here)
   wrong_phase,    ///< the message type is not expected now, or the sender dropped out earlier
   duplicate,      ///< a second message of this type from this sender in this round (replays land here)
   wrong_recipient, ///< shares addressed to a non-neighbour, to oneself, or to another recipient
   inconsistent,    ///< a key, neighbour, survivor or share list that contradicts what the receiver knows
+  impersonation,   ///< the header's claimed sender differs from the transport's (authenticated) sender
 };
 
 /// Number of violation kinds.
-inline constexpr std::size_t violation_kinds = 8;
+inline constexpr std::size_t violation_kinds = 9;
 
 /// Name of a violation, for metrics and messages.
 [[nodiscard]] constexpr const char* to_string(violation v) noexcept {
@@ -48,6 +49,8 @@ inline constexpr std::size_t violation_kinds = 8;
     return "wrong recipient";
   case violation::inconsistent:
     return "inconsistent";
+  case violation::impersonation:
+    return "impersonation";
   }
   return "unknown";
 }

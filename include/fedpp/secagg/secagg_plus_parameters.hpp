@@ -13,10 +13,13 @@
 ///
 /// The smallest even k (then the smallest t) meeting both is returned; k grows as O(log n) for
 /// fixed rates, against n − 1 for SecAgg. When even k = n − 1 fails, the rates are refused.
+/// The threshold is never below 2 (Shamir with t = 1 hands the secret to every holder), and
+/// sigma/eta must be finite and positive, so a degenerate budget cannot produce one either.
 #pragma once
 
 #include "fedpp/error.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -42,13 +45,21 @@ struct secagg_plus_parameters {
     if (!(adversary_rate >= 0 && adversary_rate < 0.5))
       throw invalid_config("secagg_plus_parameters: adversary_rate " + std::to_string(adversary_rate) +
                            " is outside [0, 0.5)");
+    if (!(sigma > 0) || !std::isfinite(sigma))
+      throw invalid_config("secagg_plus_parameters: sigma = " + std::to_string(sigma) +
+                           " must be finite and > 0 (bits of privacy)");
+    if (!(eta > 0) || !std::isfinite(eta))
+      throw invalid_config("secagg_plus_parameters: eta = " + std::to_string(eta) +
+                           " must be finite and > 0 (bits of correctness)");
     const double n = static_cast<double>(num_clients);
     const double log2_budget_sec = -sigma - std::log2(n);
     const double log2_budget_cor = -eta - std::log2(n);
     const std::size_t full = num_clients - 1;
     for (std::size_t k = 2;; k += 2) {
       const std::size_t kk = k >= full ? full : k;
-      for (std::size_t t = kk / 2 + 1; t <= kk + 1; ++t) {
+      // t ≥ 2 always (t = 1 would make every share the secret itself; only kk = 1, n = 2, could
+      // otherwise start there).
+      for (std::size_t t = std::max<std::size_t>(2, kk / 2 + 1); t <= kk + 1; ++t) {
         const auto corrupt_limit = 2 * t - (kk + 1); // corrupted neighbours must stay below this
         const bool secure = log2_tail_at_least(kk, adversary_rate, corrupt_limit) <= log2_budget_sec;
         const bool correct = log2_tail_below(kk, 1 - dropout_rate, t) <= log2_budget_cor;

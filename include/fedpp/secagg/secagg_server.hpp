@@ -71,13 +71,16 @@ public:
   }
 
   /// Handles one client message; returns true when every eligible client has answered this
-  /// phase. Throws protocol_violation (counted; state unchanged) for a refused message.
+  /// phase. Throws protocol_violation (counted; state unchanged, nothing of the message kept) for
+  /// a refused message, checked in this order: bytes that do not decode (malformed), a claimed
+  /// sender other than the transport's `e.from` (impersonation), a sender outside the round's
+  /// graph (unknown_sender), another round, another phase, a repeat, then the payload.
   template <transport T>
   bool handle(T& ep, const envelope& e) {
     (void)ep;
+    const auto d = detail::open_envelope(e.message, e.from, counters_);
     if (!graph_.contains(e.from))
       throw detail::refuse(counters_, violation::unknown_sender, e.from, "not a participant of this round");
-    const auto d = detail::open_envelope(e.message, e.from, counters_);
     if (d.round() != config_.round)
       throw detail::refuse(counters_, violation::wrong_round, e.from,
                            std::string(detail::tag_name(d.tag())) + " of round " + std::to_string(d.round()) +
@@ -264,6 +267,10 @@ private:
       const auto owner = r.u64();
       const auto kind = r.u8();
       const auto share = detail::get_share(r);
+      for (const auto y : share.y)
+        if (y >= shamir_prime)
+          throw detail::refuse(counters_, violation::malformed, from,
+                               "a share of client " + std::to_string(owner) + " holds a value outside the field");
       const bool holder = owner == from || (graph_.contains(owner) && graph_.adjacent(from, owner) &&
                                             in(phase::share_keys, owner));
       if (!holder)

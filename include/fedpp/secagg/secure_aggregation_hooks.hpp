@@ -36,6 +36,7 @@
 #include "fedpp/tensor/model_layout.hpp"
 #include "fedpp/transport/transport.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -44,6 +45,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -142,22 +144,31 @@ public:
   secagg_server_hooks(secure_aggregation_settings settings, model_layout layout)
       : settings_(settings), layout_(std::move(layout)), encoder_(settings_.make_encoder()) {}
 
-  /// Server hook: the round's graph and threshold over its recipients.
+  /// Server hook: the round's graph and threshold (always ≥ 2) over its recipients. Throws
+  /// invalid_config for fewer than 2 recipients or more than encoding.num_clients.
   void begin_round(const std::vector<client_id>& recipients, std::uint64_t round) {
     if (recipients.size() > settings_.encoding.num_clients)
       throw invalid_config("secagg_server_hooks: " + std::to_string(recipients.size()) +
                            " recipients exceed encoding.num_clients = " +
                            std::to_string(settings_.encoding.num_clients) + " (the overflow bound)");
     const std::size_t n = recipients.size();
+    std::optional<neighbor_graph> graph;
+    std::size_t threshold = 0;
     if (settings_.secagg_plus && n > 3) {
       const auto p = secagg_plus_parameters::choose(n, settings_.dropout_rate, settings_.adversary_rate,
                                                     settings_.sigma, settings_.eta);
-      graph_ = neighbor_graph::random_regular(recipients, p.degree, round ^ 0x5ecA66ULL);
-      threshold_ = p.threshold;
+      graph = neighbor_graph::random_regular(recipients, p.degree, round ^ 0x5ecA66ULL);
+      threshold = p.threshold;
     } else {
-      graph_ = neighbor_graph::complete(recipients);
-      threshold_ = n / 2 + 1;
+      graph = neighbor_graph::complete(recipients);
+      threshold = n / 2 + 1;
     }
+    // neighbor_graph refuses n < 2, so t = ⌊n/2⌋ + 1 ≥ 2, and choose() never returns t < 2.
+    if (threshold < shamir_min_threshold)
+      throw invalid_config("secagg_server_hooks: threshold " + std::to_string(threshold) + " below 2");
+    graph_ = std::move(graph);
+    threshold_ = threshold;
+    round_ = round;
   }
 
   /// Server hook: tells the clients the round's threshold.
@@ -166,12 +177,36 @@ public:
   }
 
   /// Server hook: the four rounds; the decoded weighted mean, or nullopt when the protocol
-  /// aborted (too few survivors: nothing is revealed). The advertise phase waits for training
-  /// until `deadline`; the later phases close after settings.phase_timeout.
+  /// aborted (too few survivors: nothing is revealed) or the unmasked sum cannot be a sum of
+  /// honest encodings. The advertise phase waits for training until `deadline`; the later phases
+  /// close after settings.phase_timeout.
+  ///
+  /// Whatever the clients send, nothing escapes and the mean is finite. Each refused message is
+  /// counted once in `metrics`: a claimed sender that differs from the transport's sender
+  /// (`envelope::from`) in `impersonations` (the real client's own message is still accepted
+  /// afterwards); every other refusal — bytes that do not decode, a sender outside `recipients`,
+  /// another round or phase, a repeat, a bad payload — and a `malformed_message` thrown by
+  /// `endpoint.receive` itself in `malformed`. Refused messages are dropped without keeping
+  /// anything of them. A sum whose weight slot or coordinates lie outside what |U3| honest
+  /// encodings can produce (Σw outside [|U3|, |U3|·W]; |Σ w·q_i| above Σw·(round(c·s) + 1) plus
+  /// the noise margin) is refused: `metrics.rejected` + 1, `metrics.reported` = 0, nullopt,
+  /// counted in refused_sums(). Throws invalid_config (a usage mistake) when begin_round was not
+  /// called for these recipients.
   template <transport Endpoint>
-  std::optional<flat_model<T>> collect(Endpoint& endpoint, const std::vector<client_id>& /*recipients*/,
+  std::optional<flat_model<T>> collect(Endpoint& endpoint, const std::vector<client_id>& recipients,
                                        std::uint64_t round, transport_clock::time_point deadline,
                                        round_metrics& metrics) {
+    if (!graph_ || round != round_)
+      throw invalid_config("secagg_server_hooks::collect: begin_round was not called for round " +
+                           std::to_string(round));
+    {
+      std::vector<client_id> sorted = recipients;
+      std::sort(sorted.begin(), sorted.end());
+      if (sorted != graph_->clients())
+        throw invalid_config("secagg_server_hooks::collect: " + std::to_string(recipients.size()) +
+                             " recipients differ from the " + std::to_string(graph_->size()) +
+                             " of begin_round for round " + std::to_string(round));
+    }
     detail::counting_endpoint<Endpoint> ep(endpoint);
     const std::size_t d = layout_.total_size();
     secagg_server server(secagg_config{round, d + 1, settings_.encoding.modulus_bits, threshold_}, *graph_);
@@ -181,24 +216,55 @@ public:
       while (server.current_phase() != secagg_server::phase::done) {
         bool complete = false;
         while (!complete) {
-          auto e = ep.receive(phase_deadline);
+          std::optional<envelope> e;
+          try {
+            e = ep.receive(phase_deadline);
+          } catch (const malformed_message&) {
+            ++metrics.malformed; // the transport refused an envelope; the collection goes on
+            if (transport_clock::now() >= phase_deadline) break;
+            continue;
+          }
           if (!e) break;
           try {
             complete = server.handle(ep, *e);
-          } catch (const protocol_violation&) {
-            ++metrics.malformed; // counted by the state machine too; the round goes on
+          } catch (const protocol_violation& v) {
+            // counted by the state machine too; the round goes on
+            if (v.kind() == violation::impersonation)
+              ++metrics.impersonations;
+            else
+              ++metrics.malformed;
           }
         }
         server.close_phase(ep);
         phase_deadline = transport_clock::now() + settings_.phase_timeout;
       }
-      metrics.reported = server.answered(secagg_server::phase::masked_input).size();
       const auto sum = server.sum();
-      metrics.total_examples = static_cast<double>(encoder_.centred(sum[0]));
-      std::vector<float> decoded(d);
-      encoder_.decode_weighted_mean(sum, decoded);
-      mean.emplace(layout_);
-      for (std::size_t i = 0; i < d; ++i) mean->span()[i] = static_cast<T>(decoded[i]);
+      const std::size_t survivors = server.answered(secagg_server::phase::masked_input).size();
+      if (auto why = implausible_sum(sum, survivors)) { // not |U3| honest encodings: someone cheated
+        ++metrics.rejected;
+        metrics.reported = 0;
+        ++refused_sums_;
+        last_refusal_ = std::move(*why);
+      } else {
+        metrics.reported = survivors;
+        metrics.total_examples = static_cast<double>(encoder_.centred(sum[0]));
+        std::vector<float> decoded(d);
+        encoder_.decode_weighted_mean(sum, decoded);
+        flat_model<T> out(layout_);
+        bool finite = true;
+        for (std::size_t i = 0; i < d; ++i) {
+          out.span()[i] = static_cast<T>(decoded[i]);
+          finite = finite && is_finite_element(out.span()[i]);
+        }
+        if (finite) {
+          mean.emplace(std::move(out));
+        } else { // a clip bound beyond T's range: the round fails rather than moving to Inf
+          ++metrics.rejected;
+          metrics.reported = 0;
+          ++refused_sums_;
+          last_refusal_ = "the decoded mean does not fit the model's element type";
+        }
+      }
     } catch (const secagg_aborted&) {
       metrics.reported = 0;
       ++aborted_rounds_;
@@ -219,15 +285,53 @@ public:
   [[nodiscard]] std::size_t threshold() const noexcept { return threshold_; }
   /// The graph of the current round (nullptr before the first).
   [[nodiscard]] const neighbor_graph* graph() const noexcept { return graph_ ? &*graph_ : nullptr; }
+  /// Rounds whose unmasked sum was refused (not a sum of honest encodings, see collect).
+  [[nodiscard]] std::size_t refused_sums() const noexcept { return refused_sums_; }
+  /// Why the last refused sum was refused (empty if none).
+  [[nodiscard]] const std::string& last_refusal() const noexcept { return last_refusal_; }
 
 private:
+  /// Why `sum` cannot be the sum of `survivors` honest encode_weighted outputs (plus each one's
+  /// discrete Gaussian noise within its 12σ margin), or nullopt when it can.
+  [[nodiscard]] std::optional<std::string> implausible_sum(std::span<const std::uint32_t> sum,
+                                                           std::size_t survivors) const {
+    const auto& c = settings_.encoding;
+    const std::int64_t w = encoder_.centred(sum[0]);
+    const long double k = static_cast<long double>(survivors);
+    if (w < static_cast<std::int64_t>(survivors) ||
+        static_cast<long double>(w) > k * static_cast<long double>(c.max_weight))
+      return "the weight sum decodes to " + std::to_string(w) + ", outside [" + std::to_string(survivors) +
+             ", " + std::to_string(survivors) + " · max_weight " + std::to_string(c.max_weight) + "]";
+    // |w_k·q| ≤ w_k·(round(c·s) + 1) per client (+ 1: llround of the double product), plus the
+    // noise margin ceil(12σ) per client.
+    const long double q = std::round(static_cast<long double>(c.clip_bound) * c.scale) + 1.0L;
+    const long double bound =
+        static_cast<long double>(w) * q + k * std::ceil(12.0L * static_cast<long double>(settings_.ddg_sigma));
+    for (std::size_t i = 1; i < sum.size(); ++i)
+      if (std::fabs(static_cast<long double>(encoder_.centred(sum[i]))) > bound)
+        return "coordinate " + std::to_string(i - 1) + " decodes to " + std::to_string(encoder_.centred(sum[i])) +
+               ", beyond the bound " + std::to_string(static_cast<double>(bound)) + " of " +
+               std::to_string(survivors) + " clipped encodings";
+    return std::nullopt;
+  }
+
+  static bool is_finite_element(T v) noexcept {
+    if constexpr (std::is_floating_point_v<T>)
+      return std::isfinite(v);
+    else
+      return true;
+  }
+
   secure_aggregation_settings settings_;
   model_layout layout_;
   fixed_point_encoder encoder_;
   std::optional<neighbor_graph> graph_;
+  std::uint64_t round_ = 0;
   std::size_t threshold_ = 2;
   secagg_counters counters_;
   std::size_t aborted_rounds_ = 0;
+  std::size_t refused_sums_ = 0;
+  std::string last_refusal_;
 };
 
 /// Client side, for a client_host: the upload becomes a secure-aggregation client (one per local
@@ -248,16 +352,20 @@ public:
   ~secagg_client_hooks() = default;
 
   /// Client hook: encodes [w, w·clip(Δ)] (+ discrete Gaussian noise) and starts the protocol.
-  /// Throws invalid_config when the server sent no threshold or the weight is not an integer in
-  /// [1, max_weight].
+  /// Throws invalid_config (nothing started) when the server sent no threshold, a threshold that
+  /// is not an integer in [2, 2^32] (t = 1 would hand this client's secrets to any one holder), or
+  /// the weight is not an integer in [1, max_weight].
   template <class Endpoint>
   void upload(Endpoint& endpoint, std::uint64_t round, client_id client, const round_config& config,
               std::span<const T> delta, double num_examples) {
-    const double t = config.get_double(secagg_threshold_key, 0);
-    if (!(t >= 1))
+    if (!config.extra.contains(secagg_threshold_key))
       throw invalid_config("secagg_client_hooks: the round config carries no '" +
                            std::string(secagg_threshold_key) +
                            "' (is the server running secagg_server_hooks?)");
+    const double t = config.get_double(secagg_threshold_key, 0);
+    if (!(t >= static_cast<double>(shamir_min_threshold) && t <= 4294967296.0 && t == std::floor(t)))
+      throw invalid_config("secagg_client_hooks: the round config's threshold '" +
+                           config.extra.at(secagg_threshold_key) + "' is not an integer in [2, 2^32]");
     const double w = std::round(num_examples);
     if (w != num_examples || w < 1 || w > static_cast<double>(settings_.encoding.max_weight))
       throw invalid_config("secagg_client_hooks: client " + std::to_string(client) + " weight " +
@@ -276,7 +384,9 @@ public:
     active_[client] = std::move(state);
   }
 
-  /// Client hook: a server message of the protocol for one of this host's clients.
+  /// Client hook: a server message of the protocol for one of this host's clients. A refused
+  /// message (any protocol_violation, malformed payloads included) is counted in counters() and
+  /// consumed; the client's state is unchanged and the host loop goes on.
   template <class Endpoint>
   bool on_control(Endpoint& endpoint, const envelope& e) {
     const auto it = active_.find(e.to);
@@ -284,16 +394,21 @@ public:
     detail::as_client<Endpoint> as(endpoint, e.to);
     try {
       it->second->handle(as, e);
-    } catch (const protocol_violation&) {
-      return true; // counted by the client's state machine; nothing changed
+    } catch (const protocol_violation& v) {
+      ++counters_.refused[static_cast<std::size_t>(v.kind())]; // nothing changed
+      return true;
     }
     const auto s = it->second->current_state();
+    if (s == secagg_client::state::aborted) ++counters_.aborts;
     if (s == secagg_client::state::done || s == secagg_client::state::aborted) active_.erase(it);
     return true;
   }
 
   /// Protocols in progress on this host.
   [[nodiscard]] std::size_t active() const noexcept { return active_.size(); }
+  /// Server messages this host's clients refused, by violation, and rounds they saw aborted
+  /// (this copy's; copies start at zero).
+  [[nodiscard]] const secagg_counters& counters() const noexcept { return counters_; }
 
 private:
   void add_discrete_gaussian(std::span<std::uint32_t> words, client_id client, std::uint64_t round) const {
@@ -309,6 +424,7 @@ private:
   secure_aggregation_settings settings_;
   fixed_point_encoder encoder_;
   std::map<client_id, std::unique_ptr<secagg_client>> active_;
+  secagg_counters counters_;
 };
 
 } // namespace fedpp::secagg

@@ -7,6 +7,7 @@
 /// own random polynomial f_j(X) = e_j + a_1 X + … + a_{t−1} X^{t−1}; the share for evaluation
 /// point x ≠ 0 is (x, f_1(x), …, f_5(x)). Any t shares give f_j(0) by Lagrange interpolation,
 /// f(0) = Σ_i y_i Π_{m≠i} x_m / (x_m − x_i); any t − 1 shares are independent of the secret.
+/// Thresholds below 2 are refused (t = 1 makes every share equal to the secret).
 #pragma once
 
 #include "fedpp/error.hpp"
@@ -129,15 +130,21 @@ private:
 
 } // namespace detail
 
+/// The smallest threshold either function accepts: with t = 1 the polynomial is the constant
+/// secret, so every single share is the secret itself.
+inline constexpr std::size_t shamir_min_threshold = 2;
+
 /// Splits `secret` into one share per evaluation point in `xs` (distinct, in [1, p)); any
-/// `threshold` of them reconstruct it. Throws invalid_config for a bad threshold or points.
+/// `threshold` of them reconstruct it. Throws invalid_config for a threshold outside
+/// [2, xs.size()] or bad points.
 [[nodiscard]] inline std::vector<shamir_share> shamir_split(const detail::key32& secret,
                                                             std::size_t threshold,
                                                             std::span<const std::uint64_t> xs,
                                                             detail::secure_rng& rng) {
-  if (threshold < 1 || threshold > xs.size())
-    throw invalid_config("shamir_split: threshold " + std::to_string(threshold) + " is outside [1, " +
-                         std::to_string(xs.size()) + " shares]");
+  if (threshold < shamir_min_threshold || threshold > xs.size())
+    throw invalid_config("shamir_split: threshold " + std::to_string(threshold) + " is outside [2, " +
+                         std::to_string(xs.size()) + " shares]" +
+                         (threshold < shamir_min_threshold ? " (with t = 1 every share is the secret)" : ""));
   for (std::size_t i = 0; i < xs.size(); ++i) {
     if (xs[i] == 0 || xs[i] >= shamir_prime)
       throw invalid_config("shamir_split: evaluation point " + std::to_string(xs[i]) +
@@ -163,13 +170,15 @@ private:
   return out;
 }
 
-/// Reconstructs a secret from at least `threshold` shares. Refuses (invalid_config) fewer than
-/// `threshold` shares; throws malformed_message when points repeat, values are out of the field,
-/// or the shares beyond the first `threshold` do not lie on the same polynomials (a forged or
-/// corrupted share). Messages name counts and points, never share values.
+/// Reconstructs a secret from at least `threshold` shares. Refuses (invalid_config) a threshold
+/// below 2 and fewer than `threshold` shares; throws malformed_message when points repeat,
+/// values are out of the field, or the shares beyond the first `threshold` do not lie on the same
+/// polynomials (a forged or corrupted share). Messages name counts and points, never share values.
 [[nodiscard]] inline detail::key32 shamir_reconstruct(std::span<const shamir_share> shares,
                                                       std::size_t threshold) {
-  if (threshold < 1) throw invalid_config("shamir_reconstruct: threshold must be at least 1");
+  if (threshold < shamir_min_threshold)
+    throw invalid_config("shamir_reconstruct: threshold " + std::to_string(threshold) +
+                         " is below 2 (with t = 1 every share is the secret)");
   if (shares.size() < threshold)
     throw invalid_config("shamir_reconstruct: " + std::to_string(shares.size()) +
                          " shares are fewer than the threshold " + std::to_string(threshold) +

@@ -83,8 +83,10 @@ inline shamir_share get_share(byte_reader& r) {
   return s;
 }
 
-/// Decodes a message from `from`, checking the wire format and that the claimed sender is the
-/// transport's. Counts and throws on failure.
+/// Decodes a message from `from`, checking the wire format (an unchunked control message) and
+/// that the claimed sender is the transport's. Counts and throws on failure: malformed for bytes
+/// that do not decode, impersonation when the header names another sender than `from`. Nothing
+/// is kept of a refused message.
 inline wire::decoded_message open_envelope(const message& m, endpoint_id from, secagg_counters& counters) {
   std::optional<wire::decoded_message> d;
   try {
@@ -99,10 +101,15 @@ inline wire::decoded_message open_envelope(const message& m, endpoint_id from, s
                              std::string("expected a control message, got ") + wire::to_string(d->kind()));
   }
   if (d->sender() != from) {
-    ++counters.refused[static_cast<std::size_t>(violation::forged)];
-    throw protocol_violation(violation::forged, from,
+    ++counters.refused[static_cast<std::size_t>(violation::impersonation)];
+    throw protocol_violation(violation::impersonation, from,
                              "the message claims sender " + std::to_string(d->sender()) +
                                  " but arrived from " + std::to_string(from));
+  }
+  if (d->header().is_chunked()) { // the protocol never splits its messages
+    ++counters.refused[static_cast<std::size_t>(violation::malformed)];
+    throw protocol_violation(violation::malformed, from,
+                             "a control message in " + std::to_string(d->header().chunk_count) + " chunks");
   }
   return std::move(*d);
 }
