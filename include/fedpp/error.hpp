@@ -84,4 +84,29 @@ public:
   using error::error;
 };
 
+/// A message whose claimed sender is not the endpoint the transport saw sending it (or one that
+/// endpoint may speak for). Refused like a malformed message; receivers count it apart.
+class impersonation : public malformed_message {
+public:
+  impersonation(std::uint64_t from, std::uint64_t claimed, const std::string& detail)
+      : malformed_message("endpoint " + std::to_string(from) + " claims to be " + std::to_string(claimed) +
+                          ": " + detail),
+        from_(from), claimed_(claimed) {}
+  /// The endpoint the transport saw sending.
+  [[nodiscard]] std::uint64_t from() const noexcept { return from_; }
+  /// The sender the message claimed.
+  [[nodiscard]] std::uint64_t claimed() const noexcept { return claimed_; }
+
+private:
+  std::uint64_t from_;
+  std::uint64_t claimed_;
+};
+
+/// A message (or a part of one) refused because holding it would exceed a documented memory
+/// budget; the receiver dropped what it held for that message and is otherwise unchanged.
+class budget_exceeded : public malformed_message {
+public:
+  using malformed_message::malformed_message;
+};
+
 } // namespace fedpp

@@ -7,11 +7,19 @@
 /// applied in the order of their simulated completion times (dispatch time + forecast
 /// duration), whatever order the transport delivers them in, so a seed fixes the whole run.
 /// With the wall clock, updates are applied in arrival order.
+///
+/// Admission follows the synchronous server's rules (server.hpp): the claimed sender must be one
+/// the transport's sender may speak for, and a client currently in flight; chunks are sized
+/// against the layout before anything is reserved and held under a budget; weights go through
+/// the weight_policy, metrics through the client_metrics_policy; a client whose training failed
+/// frees its slot at once. Refusals are counted in the step's round_metrics.
 #pragma once
 
+#include "fedpp/aggregation/weight_policy.hpp"
 #include "fedpp/error.hpp"
 #include "fedpp/orchestration/availability.hpp"
 #include "fedpp/orchestration/client_host.hpp"
+#include "fedpp/orchestration/client_metrics_mean.hpp"
 #include "fedpp/orchestration/round_metrics.hpp"
 #include "fedpp/random/rng.hpp"
 #include "fedpp/scheduling/fedasync.hpp"
@@ -57,6 +65,10 @@ struct async_options {
   round_config client_config{};                                ///< sent with every model
   std::uint64_t seed = 0;                                      ///< seeds the choice of clients
   std::chrono::nanoseconds max_wait{std::chrono::minutes(10)}; ///< wall-clock cap on one wait
+  weight_policy weights{};                                     ///< bound on a client's weight
+  client_metrics_policy client_metrics{};                      ///< limits on client metrics
+  /// Bytes partial (chunked) uploads may hold together; 0 = 4 dense updates plus 64 MiB.
+  std::uint64_t partial_message_budget = 0;
 };
 
 /// Asynchronous FL server (FedAsync, FedBuff or any async_policy).
@@ -80,6 +92,12 @@ public:
                            " must be in [1, " + std::to_string(population_.size()) + "]");
     options_.client_config.extra.erase(std::string(upload_weights_key));
     if (async_upload<Policy>::weights) options_.client_config.extra[std::string(upload_weights_key)] = "1";
+    options_.weights.validate();
+    options_.client_metrics.validate();
+    const std::uint64_t update_bytes = model_.layout().total_bytes();
+    reassembler_.set_limits({update_bytes, options_.partial_message_budget != 0
+                                               ? options_.partial_message_budget
+                                               : 4 * update_bytes + (std::uint64_t{64} << 20)});
   }
 
   [[nodiscard]] const flat_model<T>& model() const noexcept { return model_; }
@@ -92,6 +110,7 @@ public:
     std::vector<round_metrics> history;
     const std::uint64_t final_version = policy_.version() + steps;
     round_metrics current = fresh_metrics();
+    client_metrics_mean client_metrics(options_.client_metrics);
     double staleness_sum = 0;
     auto step_started = transport_clock::now();
     while (in_flight_.size() < options_.concurrency) dispatch(endpoint, current);
@@ -106,20 +125,26 @@ public:
       sim_now_ = std::max(sim_now_, flight.completion);
       const std::uint64_t staleness = policy_.version() - flight.version;
       bool advanced = false;
-      try {
-        const std::uint64_t version_before = policy_.version();
-        policy_.apply(client, model_.span(), decoded.template payload<T>(), flight.version);
-        advanced = policy_.version() != version_before; // FedAsync: every update; FedBuff: every K-th
-        ++current.reported;
-        current.total_examples += decoded.weight();
-        staleness_sum += static_cast<double>(staleness);
-        if (staleness > 0) ++current.stale;
-        for (const auto& [key, value] : decoded.metrics())
-          current.client_metrics[key] += decoded.weight() * value;
-      } catch (const rejected_update&) {
+      const weight_policy::verdict admitted = options_.weights.admit(decoded.weight());
+      if (!admitted.weight) {
         ++current.rejected;
-      } catch (const malformed_message&) {
-        ++current.malformed;
+        ++current.weight_rejected;
+      } else {
+        try {
+          const std::uint64_t version_before = policy_.version();
+          policy_.apply(client, model_.span(), decoded.template payload<T>(), flight.version);
+          advanced = policy_.version() != version_before; // FedAsync: every update; FedBuff: every K-th
+          ++current.reported;
+          if (admitted.clipped) ++current.weight_clipped;
+          current.total_examples += *admitted.weight;
+          staleness_sum += static_cast<double>(staleness);
+          if (staleness > 0) ++current.stale;
+          current.metrics_refused += client_metrics.add(*admitted.weight, decoded.metrics());
+        } catch (const rejected_update&) {
+          ++current.rejected;
+        } catch (const malformed_message&) {
+          ++current.malformed;
+        }
       }
       dispatch(endpoint, current);
       if (advanced) {
@@ -127,8 +152,8 @@ public:
         current.round = policy_.version();
         if (current.reported > 0)
           current.mean_staleness = staleness_sum / static_cast<double>(current.reported);
-        if (current.total_examples > 0)
-          for (auto& [key, value] : current.client_metrics) value /= current.total_examples;
+        current.client_metrics = client_metrics.means();
+        client_metrics.clear();
         current.round_seconds = std::chrono::duration<double>(transport_clock::now() - step_started).count();
         current.simulated_seconds = std::chrono::duration<double>(sim_now_).count();
         if (on_step) on_step(current, model_);
@@ -206,20 +231,50 @@ private:
           return std::make_pair(next->first, std::move(decoded));
         }
       }
-      auto received = endpoint.receive(transport_clock::now() + options_.max_wait);
+      std::optional<envelope> received;
+      try {
+        received = endpoint.receive(transport_clock::now() + options_.max_wait);
+      } catch (const impersonation&) {
+        ++metrics.impersonations;
+        continue;
+      } catch (const malformed_message&) {
+        ++metrics.malformed;
+        continue;
+      }
       if (!received) return std::nullopt;
       metrics.bytes_up += received->message.size();
       try {
-        auto whole = reassembler_.add(received->message);
-        if (!whole) continue;
-        auto decoded = wire::decode(*whole);
-        if (decoded.kind() != wire::message_kind::client_update)
-          throw malformed_message("async_server: expected a client_update");
-        const auto flight = in_flight_.find(decoded.sender());
+        auto part = wire::decode(received->message);
+        const client_id sender = part.sender();
+        if (!may_speak_for(endpoint, received->from, sender)) {
+          ++metrics.impersonations;
+          continue;
+        }
+        const auto flight = in_flight_.find(sender);
         if (flight == in_flight_.end()) {
           ++metrics.rejected; // not in flight: unknown, duplicate or already applied
           continue;
         }
+        if (part.kind() == wire::message_kind::control &&
+            part.tag() == static_cast<std::uint32_t>(control_tag::client_failed) &&
+            part.round() == flight->second.version) {
+          in_flight_.erase(flight); // its training failed: the slot goes to another client
+          held_.erase(sender);
+          ++metrics.client_failures;
+          dispatch(endpoint, metrics);
+          continue;
+        }
+        if (part.kind() != wire::message_kind::client_update)
+          throw malformed_message("async_server: expected a client_update");
+        std::optional<message> whole;
+        if (part.header().is_chunked()) {
+          wire::check_model_message_size(part, model_.layout()); // before anything is reserved
+          whole = reassembler_.add_decoded(part);
+          if (!whole) continue;
+        } else {
+          whole = received->message;
+        }
+        auto decoded = wire::decode(*whole);
         wire::check_model_message(decoded, model_.layout(), flight->second.version);
         if constexpr (Availability::simulated) {
           held_.insert_or_assign(decoded.sender(), *whole);
@@ -227,6 +282,8 @@ private:
         } else {
           return std::make_pair(decoded.sender(), std::move(decoded));
         }
+      } catch (const budget_exceeded&) {
+        ++metrics.over_budget;
       } catch (const malformed_message&) {
         ++metrics.malformed;
       }

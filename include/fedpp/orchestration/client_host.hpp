@@ -12,6 +12,7 @@
 #include "fedpp/transport/wire_format.hpp"
 
 #include <concepts>
+#include <exception>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -27,6 +28,7 @@ inline constexpr std::string_view upload_weights_key = "fedpp.upload_weights";
 /// What a client host did with one message.
 enum class host_event : std::uint8_t {
   trained,  ///< trained a client and sent its update
+  failed,   ///< the client's training (or its hooks) threw: the server was told, the host goes on
   handled,  ///< a control message the client hooks consumed (e.g. a secure-aggregation step)
   shutdown, ///< the server said no more rounds follow
   ignored,  ///< a malformed or unexpected message (counted)
@@ -66,16 +68,39 @@ public:
   /// `layout` is the model's: global models with another layout are refused.
   client_host(Transport& endpoint, Trainer trainer, model_layout layout, Hooks hooks = Hooks{})
       : endpoint_(&endpoint), trainer_(std::move(trainer)), layout_(std::move(layout)),
-        hooks_(std::move(hooks)) {}
+        hooks_(std::move(hooks)),
+        // Only the server's global models arrive in chunks: one model's bytes at a time.
+        reassembler_(wire::reassembly_limits{layout_.total_bytes(), layout_.total_bytes() + (std::uint64_t{1} << 20)}) {}
 
-  /// Handles the next message, waiting until `deadline` at most.
+  /// Handles the next message, waiting until `deadline` at most. Messages are taken only from
+  /// the server (the transport's sender and the claimed sender must both be server_endpoint);
+  /// anything else is counted and ignored. A trainer (or client hook) that throws fails that
+  /// client only: the server is told (control_tag::client_failed) and the host goes on.
   host_event serve_one(transport_clock::time_point deadline) {
-    auto received = endpoint_->receive(deadline);
+    std::optional<envelope> received;
+    try {
+      received = endpoint_->receive(deadline);
+    } catch (const malformed_message&) { // the transport refused an envelope
+      ++ignored_;
+      return host_event::ignored;
+    }
     if (!received) return host_event::timed_out;
     std::optional<message> whole;
     try {
-      whole = reassembler_.add(received->message);
-      if (!whole) return host_event::ignored; // a chunk; the rest will follow
+      auto part = wire::decode(received->message);
+      if (received->from != server_endpoint || part.sender() != server_endpoint) {
+        ++impersonations_;
+        throw malformed_message("client host: a message that does not come from the server");
+      }
+      if (part.header().is_chunked()) {
+        if (part.kind() != wire::message_kind::global_model)
+          throw malformed_message("client host: only global models arrive in chunks");
+        wire::check_model_message_size(part, layout_);
+        whole = reassembler_.add_decoded(part);
+        if (!whole) return host_event::ignored; // a chunk; the rest will follow
+      } else {
+        whole = received->message;
+      }
       auto decoded = wire::decode(*whole);
       if (decoded.kind() == wire::message_kind::control) {
         if (decoded.tag() == static_cast<std::uint32_t>(control_tag::shutdown)) return host_event::shutdown;
@@ -90,8 +115,7 @@ public:
       wire::check_model_message(decoded, layout_, decoded.round());
       if (decoded.kind() != wire::message_kind::global_model)
         throw malformed_message("client host: expected a global model");
-      train_and_reply(received->to, decoded);
-      return host_event::trained;
+      return train_and_reply(received->to, decoded) ? host_event::trained : host_event::failed;
     } catch (const malformed_message&) {
       ++ignored_;
       return host_event::ignored;
@@ -107,6 +131,7 @@ public:
       case host_event::trained:
         ++trained;
         break;
+      case host_event::failed:
       case host_event::handled:
       case host_event::ignored:
         break;
@@ -117,11 +142,42 @@ public:
     }
   }
 
-  /// Messages refused as malformed or unexpected.
+  /// Messages refused as malformed or unexpected (impersonations included).
   [[nodiscard]] std::size_t ignored() const noexcept { return ignored_; }
+  /// Messages refused because they did not come from the server.
+  [[nodiscard]] std::size_t impersonations() const noexcept { return impersonations_; }
+  /// Clients whose training (or client hooks) threw; the server was told each time.
+  [[nodiscard]] std::size_t failures() const noexcept { return failures_; }
+  /// The message of the last failure (empty when none).
+  [[nodiscard]] const std::string& last_failure() const noexcept { return last_failure_; }
 
 private:
-  void train_and_reply(endpoint_id to, const wire::decoded_message& decoded) {
+  /// Trains `to` and uploads; false when the training or a client hook threw (the server is sent
+  /// a client_failed notice instead, so its round does not wait for this client).
+  bool train_and_reply(endpoint_id to, const wire::decoded_message& decoded) {
+    try {
+      train_and_upload(to, decoded);
+      return true;
+    } catch (const std::exception& e) {
+      last_failure_ = e.what();
+    } catch (...) {
+      last_failure_ = "a non-standard exception";
+    }
+    ++failures_;
+    // The reason stays local: it may hold private details; the server only learns that it failed.
+    const message notice = wire::encode_control(decoded.round(), to,
+                                                static_cast<std::uint32_t>(control_tag::client_failed), {});
+    try {
+      if constexpr (requires { endpoint_->send_as(to, server_endpoint, notice); })
+        endpoint_->send_as(to, server_endpoint, notice);
+      else
+        endpoint_->send(server_endpoint, notice);
+    } catch (const error&) { // a transport that cannot send for `to`: the server's deadline ends its wait
+    }
+    return false;
+  }
+
+  void train_and_upload(endpoint_id to, const wire::decoded_message& decoded) {
     const client_id client = to;
     const std::span<const T> global = decoded.template payload<T>();
     host_model_view<const T> view;
@@ -172,6 +228,9 @@ private:
   Hooks hooks_;
   wire::chunk_reassembler reassembler_;
   std::size_t ignored_ = 0;
+  std::size_t impersonations_ = 0;
+  std::size_t failures_ = 0;
+  std::string last_failure_;
 };
 
 } // namespace fedpp

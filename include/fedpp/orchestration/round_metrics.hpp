@@ -22,6 +22,13 @@ struct round_metrics {
   std::size_t duplicates = 0;           ///< repeated reports from one client
   std::size_t malformed = 0;            ///< messages that did not decode or did not fit the round
   std::size_t rejected = 0;             ///< decoded updates the aggregator refused (layout, weight, NaN/Inf)
+  std::size_t impersonations = 0; ///< reports whose claimed sender differs from the transport's sender (refused)
+  std::size_t weight_rejected = 0;   ///< reports refused by the weight policy (weight above its bound)
+  std::size_t weight_clipped = 0;    ///< reports whose weight the weight policy clipped to its bound
+  std::size_t metrics_refused = 0;   ///< client metric values dropped (non-finite, too large, too many keys)
+  std::size_t over_budget = 0;       ///< partial (chunked) messages dropped for exceeding the memory budget
+  std::size_t client_failures = 0;   ///< clients that reported a local failure (their trainer threw)
+  bool aggregate_non_finite = false; ///< the round's mean or the stepped model was not finite: round failed
   std::size_t stale = 0;          ///< reports for an earlier round (asynchronous: applied with a discount)
   std::uint64_t bytes_down = 0;   ///< server → clients
   std::uint64_t bytes_up = 0;     ///< clients → server (every received message, refused ones too)

@@ -88,10 +88,22 @@ public:
     if (!(weight > 0) || !std::isfinite(weight))
       throw invalid_config("fedbuff::apply: discount s(" + std::to_string(version_ - client_version) +
                            ") = " + detail::format_number(weight) + " must be finite and > 0");
-    kernels::scaled_accumulate<Acc, T>(buffer_, static_cast<Acc>(weight), delta);
+    const Acc w = static_cast<Acc>(weight);
+    const Acc step = static_cast<Acc>(server_learning_rate_) / static_cast<Acc>(buffer_size_);
+    if (buffered_ + 1 == buffer_size_) {
+      // This delta flushes the buffer: x + (η_g/K)(buffer + s·Δ) must be finite in T, else the
+      // delta is refused with everything unchanged (finite inputs can still overflow the sum).
+      for (std::size_t i = 0; i < model.size(); ++i) {
+        const Acc next = static_cast<Acc>(model[i]) + step * (buffer_[i] + w * static_cast<Acc>(delta[i]));
+        if (!std::isfinite(static_cast<T>(next)))
+          throw rejected_update(client, rejection_reason::non_finite,
+                                "flushing the buffer with this delta makes model element " + std::to_string(i) +
+                                    " non-finite");
+      }
+    }
+    kernels::scaled_accumulate<Acc, T>(buffer_, w, delta);
     if (++buffered_ < buffer_size_) return false;
     // x += (η_g/K)·buffer, computed in Acc and rounded to T once per element.
-    const Acc step = static_cast<Acc>(server_learning_rate_) / static_cast<Acc>(buffer_size_);
     for (std::size_t i = 0; i < model.size(); ++i)
       model[i] = static_cast<T>(static_cast<Acc>(model[i]) + step * buffer_[i]);
     std::fill(buffer_.begin(), buffer_.end(), Acc(0));

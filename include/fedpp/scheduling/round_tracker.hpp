@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -64,6 +65,7 @@ struct round_outcome {
   std::size_t duplicates = 0;   ///< repeated reports from a client that had already reported
   std::size_t not_selected = 0; ///< reports from clients not selected
   std::size_t missing = 0;      ///< selected clients that never reported
+  std::size_t refused = 0;      ///< selected clients whose report was refused or who reported a failure
 
   /// True when the round may be aggregated.
   [[nodiscard]] bool succeeded() const noexcept { return status == round_status::succeeded; }
@@ -74,8 +76,10 @@ struct round_outcome {
 ///
 /// Verdict of `on_report(c, t)`, first rule that applies: c not selected → not_selected;
 /// c already reported → duplicate; deadline ≠ 0 and t ≥ deadline → late; target_reports
-/// already accepted → surplus; otherwise accepted. Invariant:
-/// sampled = accepted + late + surplus + missing.
+/// already accepted → surplus; otherwise accepted. An accepted report the aggregator then refuses
+/// is taken back with `on_refused(c)`, and a client reporting a local failure is recorded with
+/// `on_failure(c)`: either way the client is settled without a report, so a refused report never
+/// holds one of the target's places. Invariant: sampled = accepted + late + surplus + refused + missing.
 ///
 /// `done(now)` is true once the target is reached, every selected client has reported, the
 /// deadline has passed (now ≥ deadline ≠ 0), or success has become impossible (accepted plus
@@ -127,6 +131,42 @@ public:
     return report_verdict::accepted;
   }
 
+  /// Takes back the acceptance of `client`'s report (the aggregator refused it): the client is
+  /// settled as refused and its place in the target is free again. False (nothing changed) when
+  /// `client`'s report was not accepted.
+  bool on_refused(client_id client) {
+    const auto i = index_of(client);
+    if (!i || state_[*i] != state::accepted) return false;
+    accepted_clients_.erase(std::find(accepted_clients_.begin(), accepted_clients_.end(), client));
+    state_[*i] = state::refused;
+    ++refused_;
+    return true;
+  }
+
+  /// Records that `client` reported a local failure instead of an update: a pending client is
+  /// settled as refused (true); anyone else is judged like a report (not selected, duplicate:
+  /// counted; false).
+  bool on_failure(client_id client) {
+    const auto i = index_of(client);
+    if (!i) {
+      ++not_selected_;
+      return false;
+    }
+    if (state_[*i] != state::pending) {
+      ++duplicates_;
+      return false;
+    }
+    state_[*i] = state::refused;
+    ++refused_;
+    return true;
+  }
+
+  /// True when `client` was selected and has not reported yet.
+  [[nodiscard]] bool is_pending(client_id client) const noexcept {
+    const auto i = index_of(client);
+    return i && state_[*i] == state::pending;
+  }
+
   /// True when the round is over at elapsed time `now` (see the class comment).
   [[nodiscard]] bool done(std::chrono::nanoseconds now) const noexcept {
     return accepted() >= policy_.target_reports || pending() == 0 || deadline_passed(now) ||
@@ -144,6 +184,7 @@ public:
     o.surplus = surplus_;
     o.duplicates = duplicates_;
     o.not_selected = not_selected_;
+    o.refused = refused_;
     o.missing = pending();
     return o;
   }
@@ -160,6 +201,8 @@ public:
   [[nodiscard]] std::size_t duplicates() const noexcept { return duplicates_; }
   /// Reports from clients that were not selected.
   [[nodiscard]] std::size_t not_selected() const noexcept { return not_selected_; }
+  /// Selected clients settled without a report (refused report or reported failure).
+  [[nodiscard]] std::size_t refused() const noexcept { return refused_; }
   /// Selected clients that have not reported (yet).
   [[nodiscard]] std::size_t missing() const noexcept { return pending(); }
 
@@ -180,12 +223,20 @@ public:
   [[nodiscard]] const round_policy& policy() const noexcept { return policy_; }
 
 private:
-  enum class state : std::uint8_t { pending, accepted, late, surplus };
+  enum class state : std::uint8_t { pending, accepted, late, surplus, refused };
+
+  [[nodiscard]] std::optional<std::size_t> index_of(client_id client) const noexcept {
+    const auto it = std::lower_bound(selected_.begin(), selected_.end(), client);
+    if (it == selected_.end() || *it != client) return std::nullopt;
+    return static_cast<std::size_t>(it - selected_.begin());
+  }
 
   [[nodiscard]] bool deadline_passed(std::chrono::nanoseconds t) const noexcept {
     return policy_.deadline.count() > 0 && t >= policy_.deadline;
   }
-  [[nodiscard]] std::size_t pending() const noexcept { return sampled() - accepted() - late_ - surplus_; }
+  [[nodiscard]] std::size_t pending() const noexcept {
+    return sampled() - accepted() - late_ - surplus_ - refused_;
+  }
 
   round_policy policy_;
   std::vector<client_id> selected_; // ascending, for binary search
@@ -195,6 +246,7 @@ private:
   std::size_t surplus_ = 0;
   std::size_t duplicates_ = 0;
   std::size_t not_selected_ = 0;
+  std::size_t refused_ = 0;
 };
 
 } // namespace fedpp

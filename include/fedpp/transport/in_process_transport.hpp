@@ -105,6 +105,14 @@ public:
     deliver(from, to, m);
   }
 
+  /// True when endpoint `from` may speak for `claimed`: they are the same endpoint, or both are
+  /// served by one mailbox (`claimed` is routed to `from`'s host) — what `send_as` allows.
+  [[nodiscard]] bool speaks_for(endpoint_id from, endpoint_id claimed) const {
+    if (from == claimed) return true;
+    const auto a = state_->find(from);
+    return a != nullptr && a == state_->find(claimed);
+  }
+
   /// The next message for this endpoint, waiting until `deadline` at most; nullopt on timeout.
   /// Once closed, returns the messages still queued, then nullopt without waiting.
   [[nodiscard]] std::optional<envelope> receive(transport_clock::time_point deadline) {

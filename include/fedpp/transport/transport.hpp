@@ -15,6 +15,14 @@
 /// `std::uint64_t`         | message bytes this endpoint has received           |
 ///
 /// Messages from one sender to one receiver arrive in the order they were sent.
+///
+/// Sender authentication: `envelope::from` is the sending endpoint as the transport saw it (the
+/// in-process hub: the endpoint, or a client routed to it that it sent for with `send_as`; MPI:
+/// an endpoint hosted on the sending rank), never a field the sender wrote into the message. A
+/// receiver takes a message claiming to come from client c only when `may_speak_for(t, from, c)`:
+/// `from == c`, or the optional member `ct.speaks_for(from, c)` (a host speaking for the clients
+/// routed to it) says so. `receive` may throw `malformed_message` (or its `impersonation`
+/// subclass) for an envelope it cannot accept; the message is consumed, and receivers count it.
 #pragma once
 
 #include "fedpp/transport/message.hpp"
@@ -46,5 +54,18 @@ concept transport = requires(T& t, const T& ct, endpoint_id to, const message& m
   { ct.bytes_sent() } -> std::same_as<std::uint64_t>;
   { ct.bytes_received() } -> std::same_as<std::uint64_t>;
 };
+
+/// True when a message sent by endpoint `from` (as the transport authenticated it) may speak
+/// for `claimed`: the same endpoint, or one the transport says speaks for it (see the file comment).
+template <class T>
+[[nodiscard]] bool may_speak_for(const T& t, endpoint_id from, endpoint_id claimed) {
+  if (from == claimed) return true;
+  if constexpr (requires {
+                  { t.speaks_for(from, claimed) } -> std::convertible_to<bool>;
+                })
+    return static_cast<bool>(t.speaks_for(from, claimed));
+  else
+    return false;
+}
 
 } // namespace fedpp

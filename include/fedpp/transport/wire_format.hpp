@@ -667,6 +667,26 @@ private:
   return out;
 }
 
+/// The size checks a receiver needs before it reserves memory for a model message or any of its
+/// chunks: a dense global_model or client_update with `expected`'s layout hash, dtype and element
+/// count (so its declared total is exactly the layout's bytes). Throws malformed_message naming
+/// the mismatch.
+inline void check_model_message_size(const decoded_message& d, const model_layout& expected) {
+  const auto& h = d.header();
+  if (h.kind == message_kind::control) detail::malformed("expected a model message, got a control message");
+  if (h.encoding != payload_encoding::dense)
+    detail::malformed(std::string("expected a dense model payload, got ") + to_string(h.encoding));
+  if (h.layout_hash != expected.hash())
+    detail::malformed("wrong layout hash " + detail::hex(h.layout_hash) + ", the expected layout hashes to " +
+                      detail::hex(expected.hash()));
+  if (!expected.is_uniform(h.type))
+    detail::malformed(std::string("dtype ") + to_string(h.type) +
+                      " differs from the expected layout's element types");
+  if (h.element_count != expected.total_size())
+    detail::malformed("element count " + std::to_string(h.element_count) +
+                      " differs from the expected layout's " + std::to_string(expected.total_size()));
+}
+
 /// The checks a receiver of a decoded model message needs: a global_model or client_update, not a
 /// chunk, for `expected_round`, with `expected`'s layout hash, dtype and element count. Throws
 /// malformed_message naming the mismatch.
@@ -791,16 +811,37 @@ encode_client_update_chunks(std::uint64_t round, client_id client, const model_l
   return detail::build_message(h, {}, payload.data(), 1);
 }
 
+/// Limits of a chunk_reassembler: what a first chunk may declare, and how many bytes all partial
+/// messages may hold together. Receivers of untrusted peers set both from what they expect (the
+/// server: the model's layout and its per-round budget).
+struct reassembly_limits {
+  /// A first chunk declaring a larger total payload is refused before anything is allocated.
+  std::uint64_t max_total_payload_bytes = std::uint64_t{1} << 36;
+  /// Bytes the partial messages may hold together (their buffers' capacities). A chunk that would
+  /// grow them past it is refused with budget_exceeded and its message dropped.
+  std::uint64_t budget_bytes = std::uint64_t{1} << 30;
+};
+
 /// Joins the chunks of chunked messages, from any number of senders interleaved, into the
 /// message an unchunked encode would have produced (same bytes). Chunks of one message must
 /// arrive in order (transports keep per-sender order). A chunk that is malformed, out of order,
 /// a duplicate, or inconsistent with the earlier chunks of its message (header fields, sections,
 /// offsets, totals) is refused with malformed_message, and the reassembler's state is unchanged.
+///
+/// Memory grows with the bytes received, not with the sizes chunks declare: a partial message's
+/// buffer starts at its first chunk and at most doubles per chunk, capped at the declared total,
+/// and all partial messages together stay within `reassembly_limits::budget_bytes`; a chunk that
+/// would exceed the budget is refused (budget_exceeded) and its message's bytes are released.
+/// The reassembler trusts no field: who may send which chunks (sender authentication, selection,
+/// round) is the caller's to check before add().
 class chunk_reassembler {
 public:
-  /// `max_total_payload_bytes` bounds the allocation a first chunk may ask for.
-  explicit chunk_reassembler(std::uint64_t max_total_payload_bytes = std::uint64_t{1} << 36)
-      : max_total_(max_total_payload_bytes) {}
+  /// A reassembler with the default limits (64 GiB per message, 1 GiB held in total).
+  chunk_reassembler() = default;
+  /// `max_total_payload_bytes` bounds what a first chunk may declare (budget: the default).
+  explicit chunk_reassembler(std::uint64_t max_total_payload_bytes)
+      : limits_{max_total_payload_bytes, reassembly_limits{}.budget_bytes} {}
+  explicit chunk_reassembler(reassembly_limits limits) : limits_(limits) {}
 
   /// Adds one message. Returns the whole message when `chunk` completes one (an unchunked
   /// message is returned as is), nullopt while chunks are missing.
@@ -817,23 +858,42 @@ public:
     return add_chunk(d);
   }
 
+  /// add() for a chunk the caller already decoded (and checked); `d` must be chunked.
+  [[nodiscard]] std::optional<message> add_decoded(const decoded_message& d) {
+    if (!d.header().is_chunked()) detail::malformed("add_decoded: the message is not a chunk");
+    return add_chunk(d);
+  }
+
   /// Messages partly received.
   [[nodiscard]] std::size_t in_progress() const noexcept { return partial_.size(); }
+  /// Bytes the partial messages hold (their buffers' capacities).
+  [[nodiscard]] std::uint64_t held_bytes() const noexcept { return held_; }
+  /// The limits in force.
+  [[nodiscard]] const reassembly_limits& limits() const noexcept { return limits_; }
+  /// New limits for the chunks that follow (partial messages already held are kept).
+  void set_limits(reassembly_limits limits) noexcept { limits_ = limits; }
 
   /// Drops the partial messages of rounds before `round` (e.g. at the start of a round).
   void discard_before(std::uint64_t round) {
-    std::erase_if(partial_, [round](const auto& entry) { return std::get<2>(entry.first) < round; });
+    std::erase_if(partial_, [&](const auto& entry) {
+      if (std::get<2>(entry.first) >= round) return false;
+      held_ -= entry.second.buffer.size();
+      return true;
+    });
   }
 
   /// Drops every partial message.
-  void clear() noexcept { partial_.clear(); }
+  void clear() noexcept {
+    partial_.clear();
+    held_ = 0;
+  }
 
 private:
   using key = std::tuple<endpoint_id, message_kind, std::uint64_t>;
   struct partial {
     message_header first;
     std::vector<std::byte> sections;
-    fedpp::detail::aligned_buffer<std::byte> buffer; // the whole message being assembled
+    fedpp::detail::aligned_buffer<std::byte> buffer; // grows with the chunks, up to the whole message
     std::size_t payload_offset = 0;
     std::uint32_t next_index = 0;
     std::uint64_t next_offset = 0;
@@ -850,60 +910,96 @@ private:
   std::optional<message> add_chunk(const decoded_message& d) {
     const auto& h = d.header();
     const key k{h.sender, h.kind, h.round};
-    const std::string who = "chunk " + std::to_string(h.chunk_index) + " of " +
-                            std::to_string(h.chunk_count) + " from sender " + std::to_string(h.sender) +
-                            " (round " + std::to_string(h.round) + ", " + to_string(h.kind) + ")";
+    const auto who = [&h] {
+      return "chunk " + std::to_string(h.chunk_index) + " of " + std::to_string(h.chunk_count) +
+             " from sender " + std::to_string(h.sender) + " (round " + std::to_string(h.round) + ", " +
+             to_string(h.kind) + ")";
+    };
     auto it = partial_.find(k);
     if (it == partial_.end()) {
-      if (h.chunk_index != 0) detail::malformed(who + ": out of order, expected chunk 0 first");
-      if (h.total_payload_bytes > max_total_)
-        detail::malformed(who + ": a total payload of " + std::to_string(h.total_payload_bytes) +
-                          " bytes exceeds the reassembler's limit of " + std::to_string(max_total_));
+      if (h.chunk_index != 0) detail::malformed(who() + ": out of order, expected chunk 0 first");
+      if (h.total_payload_bytes > limits_.max_total_payload_bytes)
+        detail::malformed(who() + ": a total payload of " + std::to_string(h.total_payload_bytes) +
+                          " bytes exceeds the reassembler's limit of " +
+                          std::to_string(limits_.max_total_payload_bytes));
       if (h.chunk_offset != 0)
-        detail::malformed(who + ": chunk 0 starts at byte " + std::to_string(h.chunk_offset));
+        detail::malformed(who() + ": chunk 0 starts at byte " + std::to_string(h.chunk_offset));
       partial p;
       p.first = h;
       p.sections.assign(d.sections_bytes().begin(), d.sections_bytes().end());
       p.payload_offset = detail::payload_offset(p.sections.size());
-      p.buffer = fedpp::detail::aligned_buffer<std::byte>(p.payload_offset +
-                                                          static_cast<std::size_t>(h.total_payload_bytes));
       it = partial_.emplace(k, std::move(p)).first;
       // The new entry is only kept if this chunk is accepted.
       try {
         return accept(it, d, who);
       } catch (...) {
-        partial_.erase(it);
+        drop(it);
         throw;
       }
     }
     auto& p = it->second;
     if (h.chunk_index < p.next_index)
-      detail::malformed(who + ": duplicate, chunks 0.." + std::to_string(p.next_index - 1) +
+      detail::malformed(who() + ": duplicate, chunks 0.." + std::to_string(p.next_index - 1) +
                         " already arrived");
     if (h.chunk_index > p.next_index)
-      detail::malformed(who + ": out of order, expected chunk " + std::to_string(p.next_index));
+      detail::malformed(who() + ": out of order, expected chunk " + std::to_string(p.next_index));
     if (!same_message(p.first, h))
-      detail::malformed(who + ": header fields differ from chunk 0 of the same message");
+      detail::malformed(who() + ": header fields differ from chunk 0 of the same message");
     if (!std::equal(p.sections.begin(), p.sections.end(), d.sections_bytes().begin(),
                     d.sections_bytes().end()))
-      detail::malformed(who + ": sections differ from chunk 0 of the same message");
+      detail::malformed(who() + ": sections differ from chunk 0 of the same message");
     if (h.chunk_offset != p.next_offset)
-      detail::malformed(who + ": starts at byte " + std::to_string(h.chunk_offset) + ", expected byte " +
+      detail::malformed(who() + ": starts at byte " + std::to_string(h.chunk_offset) + ", expected byte " +
                         std::to_string(p.next_offset));
-    return accept(it, d, who);
+    try {
+      return accept(it, d, who);
+    } catch (const budget_exceeded&) {
+      drop(it); // over budget: the message's bytes are released, not kept half-built
+      throw;
+    }
   }
 
   template <class It>
-  std::optional<message> accept(It it, const decoded_message& d, const std::string& who) {
+  void drop(It it) noexcept {
+    held_ -= it->second.buffer.size();
+    partial_.erase(it);
+  }
+
+  /// Makes room in `p`'s buffer for `needed` bytes: capacity at least doubles (amortised copies),
+  /// capped at the whole message; throws budget_exceeded (nothing changed) past the budget.
+  template <class It, class Who>
+  void reserve(It it, std::size_t needed, std::size_t whole, const Who& who) {
+    auto& p = it->second;
+    const std::size_t capacity = p.buffer.size();
+    if (needed <= capacity) return;
+    const std::size_t grown = std::min(whole, std::max(needed, capacity > whole / 2 ? whole : 2 * capacity));
+    const std::uint64_t others = held_ - capacity;
+    if (grown > limits_.budget_bytes || others > limits_.budget_bytes - grown) {
+      const std::string what = who() + ": holding " + std::to_string(grown) + " bytes for it besides the " +
+                               std::to_string(others) + " held for other partial messages exceeds the budget of " +
+                               std::to_string(limits_.budget_bytes) + " bytes; the message is dropped";
+      throw budget_exceeded("wire format: " + what);
+    }
+    fedpp::detail::aligned_buffer<std::byte> bigger(grown, fedpp::detail::uninitialized);
+    if (capacity != 0) std::memcpy(bigger.data(), p.buffer.data(), capacity);
+    p.buffer = std::move(bigger);
+    held_ = others + grown;
+  }
+
+  template <class It, class Who>
+  std::optional<message> accept(It it, const decoded_message& d, const Who& who) {
     auto& p = it->second;
     const auto& h = d.header();
     const bool last = h.chunk_index + 1 == h.chunk_count;
     const auto end = h.chunk_offset + h.payload_bytes;
     if (last && end != h.total_payload_bytes)
-      detail::malformed(who + ": the chunks cover " + std::to_string(end) + " of " +
+      detail::malformed(who() + ": the chunks cover " + std::to_string(end) + " of " +
                         std::to_string(h.total_payload_bytes) + " payload bytes");
     if (!last && end == h.total_payload_bytes)
-      detail::malformed(who + ": the payload is complete before the last chunk");
+      detail::malformed(who() + ": the payload is complete before the last chunk");
+    // total ≤ max_total_payload_bytes was checked on chunk 0 and is equal in every chunk.
+    const auto whole_bytes = p.payload_offset + static_cast<std::size_t>(h.total_payload_bytes);
+    reserve(it, p.payload_offset + static_cast<std::size_t>(end), whole_bytes, who);
     // Store little-endian bytes as they were on the wire (decode may have converted them).
     detail::copy_little_endian(p.buffer.data() + p.payload_offset + h.chunk_offset, d.payload_bytes().data(),
                                d.payload_bytes().size() / size_of(h.type), size_of(h.type));
@@ -916,16 +1012,19 @@ private:
     whole.chunk_offset = 0;
     whole.payload_bytes = whole.total_payload_bytes;
     std::byte* b = p.buffer.data();
+    std::memset(b, 0, p.payload_offset);
     detail::write_header(b, whole, p.sections.size());
     if (!p.sections.empty()) std::memcpy(b + header_bytes, p.sections.data(), p.sections.size());
     detail::put_u32(b + 92, detail::message_checksum(p.buffer.span()));
+    held_ -= p.buffer.size();
     message out(std::move(p.buffer));
     partial_.erase(it);
     return out;
   }
 
-  std::uint64_t max_total_;
+  reassembly_limits limits_{};
   std::map<key, partial> partial_;
+  std::uint64_t held_ = 0;
 };
 
 } // namespace fedpp::wire
