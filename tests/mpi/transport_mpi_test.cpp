@@ -1,12 +1,19 @@
 // MPI transport on 3 ranks: rank 0 the server, clients 0..4 round-robin on ranks 1 and 2.
 // Exchanges global models and client updates, checks contents, addressing, counters, timeouts,
-// per-endpoint receive, splitting into many MPI pieces, empty messages and wire-format chunks.
+// per-endpoint receive, splitting into many MPI pieces, empty messages and wire-format chunks;
+// then hostile envelopes (forged senders, announced pieces never sent) and a fedpp::server round
+// with an impersonating rank.
+#include "fedpp/orchestration/client_host.hpp"
+#include "fedpp/orchestration/server.hpp"
+#include "fedpp/scheduling/uniform_sampler.hpp"
 #include "fedpp/transport/mpi_transport.hpp"
 #include "fedpp/transport/wire_format.hpp"
 
 #include <mpi.h>
 
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -193,6 +200,106 @@ void pieces_and_chunks(MPI_Comm comm) {
   CHECK(t.pending_sends() == 0);
 }
 
+// Sends a raw envelope head (and `pieces_to_send` pieces of `piece` bytes) as a hostile rank would.
+void raw_envelope(MPI_Comm comm, int dest, int tag_base, endpoint_id from, endpoint_id to, std::uint64_t total,
+                  std::uint64_t piece, std::uint64_t pieces_to_send) {
+  std::array<std::byte, 48> head{};
+  wire::detail::put_u32(head.data(), 0x504d4446U);
+  wire::detail::put_u32(head.data() + 4, static_cast<std::uint32_t>((total + piece - 1) / piece));
+  wire::detail::put_u64(head.data() + 8, from);
+  wire::detail::put_u64(head.data() + 16, to);
+  wire::detail::put_u64(head.data() + 24, total);
+  wire::detail::put_u64(head.data() + 32, piece);
+  MPI_Send(head.data(), 48, MPI_BYTE, dest, tag_base, comm);
+  std::vector<std::byte> bytes(static_cast<std::size_t>(piece), std::byte{0x77});
+  for (std::uint64_t i = 0; i < pieces_to_send; ++i)
+    MPI_Send(bytes.data(), static_cast<int>(std::min(piece, total - i * piece)), MPI_BYTE, dest, tag_base + 1, comm);
+}
+
+// Rank 2 forges an envelope to the server claiming client 0 (hosted on rank 1), with its pieces,
+// then sends a real message; rank 1 announces 128 GiB in pieces it never sends. The server's
+// receive throws impersonation for the forgery (its pieces are skipped) and gets the real message
+// intact; it never waits for rank 1's missing pieces nor reserves their memory (only rank 1's own
+// later messages would wait behind them).
+void hostile_envelopes(MPI_Comm comm) {
+  mpi_transport_options options;
+  options.max_piece_bytes = 4096;
+  options.tag_base = 0x200;
+  mpi_transport t(comm, round_robin_placement{}, options);
+  if (t.is_server_rank()) {
+    auto server = t.endpoint(server_endpoint);
+    int impersonations = 0, real = 0;
+    const auto give_up = transport_clock::now() + 30s;
+    while ((real < 1 || impersonations < 1) && transport_clock::now() < give_up) {
+      try {
+        auto e = server.receive(transport_clock::now() + 1s);
+        if (!e) continue;
+        CHECK(e->message.size() == 100);
+        CHECK(e->from == 1U);
+        CHECK(e->message.bytes()[99] == std::byte{2});
+        ++real;
+      } catch (const impersonation& e) {
+        CHECK(e.claimed() == 0);
+        ++impersonations;
+      }
+    }
+    CHECK(real == 1);
+    CHECK(impersonations == 1);
+  } else if (t.rank() == 2) {
+    raw_envelope(comm, 0, options.tag_base, 0, server_endpoint, 10'000, 4096, 3); // client 0 lives on rank 1
+    t.send_as(1, server_endpoint, message::copy_of(std::vector<std::byte>(100, std::byte{2})));
+  } else {
+    raw_envelope(comm, 0, options.tag_base, 0, server_endpoint, std::uint64_t{1} << 37, 4096, 1);
+    MPI_Barrier(comm); // the server has not blocked on the missing pieces: it reached the barrier
+  }
+  if (t.is_server_rank()) MPI_Barrier(comm);
+  if (t.rank() == 2) MPI_Barrier(comm);
+  t.flush();
+}
+
+struct echo_trainer { // client k uploads the delta k + 1 with k + 1 examples
+  client_result<float> operator()(client_id id, const host_model_view<const float>& global,
+                                  const round_config&) const {
+    client_result<float> r{flat_model<float>(global.layout()), update_kind::delta, static_cast<double>(id + 1), {}};
+    for (float& v : r.model.span()) v = static_cast<float>(id + 1);
+    return r;
+  }
+};
+
+// A fedpp::server round over MPI while rank 1 sends, from its own client 0, an update claiming to
+// be client 1 (hosted on rank 2): counted as an impersonation, and client 1's real report counts.
+void server_round_with_impersonator(MPI_Comm comm) {
+  mpi_transport_options options;
+  options.tag_base = 0x300;
+  mpi_transport t(comm, round_robin_placement{}, options);
+  const auto layout = test_layout(16);
+  if (t.is_server_rank()) {
+    fedpp::server<float, uniform_sampler> server(flat_model<float>(layout), uniform_sampler(num_clients, num_clients));
+    auto endpoint = t.endpoint(server_endpoint);
+    const round_metrics m = server.run_round(endpoint);
+    CHECK(m.succeeded);
+    CHECK(m.impersonations == 1);
+    CHECK(m.reported == num_clients);
+    CHECK(m.duplicates == 0);
+    double num = 0, den = 0;
+    for (endpoint_id c = 0; c < num_clients; ++c) {
+      num += static_cast<double>((c + 1) * (c + 1));
+      den += static_cast<double>(c + 1);
+    }
+    for (float v : server.model().span()) CHECK(std::abs(v - num / den) < 1e-4);
+    server.shutdown(endpoint, {0, 1});
+  } else {
+    if (t.rank() == 1) {
+      std::vector<float> poison(16, 1e3F);
+      t.send_as(0, server_endpoint, wire::encode_client_update<float>(0, 1, layout, poison, 1.0));
+    }
+    mpi_rank_host host(t);
+    client_host<float, echo_trainer, mpi_rank_host> clients(host, echo_trainer{}, layout);
+    clients.serve(std::chrono::seconds(60));
+  }
+  t.flush();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -218,6 +325,10 @@ int main(int argc, char** argv) {
     MPI_Comm dup = MPI_COMM_NULL;
     MPI_Comm_dup(MPI_COMM_WORLD, &dup);
     pieces_and_chunks(dup);
+    MPI_Barrier(dup);
+    hostile_envelopes(dup);
+    MPI_Barrier(dup);
+    server_round_with_impersonator(dup);
     MPI_Barrier(dup);
     MPI_Comm_free(&dup);
   } catch (const std::exception& e) {

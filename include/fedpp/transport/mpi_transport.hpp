@@ -6,8 +6,16 @@
 /// pieces of at most `max_piece_bytes` (tag `tag_base + 1`, MPI_BYTE), so messages above
 /// INT_MAX bytes go through unchanged. MPI's non-overtaking rule keeps the pieces of one
 /// sender in order. Sends are non-blocking (MPI_Isend) and keep the shared message alive until
-/// MPI has finished with it; receives poll with MPI_Iprobe and back off with short sleeps until
-/// the deadline, then take the pieces with MPI_Probe / MPI_Get_count / MPI_Recv.
+/// MPI has finished with it; receives poll every source rank with MPI_Iprobe (a head, or the next
+/// piece of the message under way from that rank) and back off with short sleeps until the
+/// deadline, so a rank that announces pieces and never sends them delays nobody.
+///
+/// What a receiving rank trusts: `envelope::from` is checked against the source rank (the claimed
+/// sender must be hosted by the rank that sent the bytes: else `impersonation` is thrown from
+/// receive and the message's pieces are skipped), the addressee must live here, and memory grows
+/// with the pieces received, never with the size a head announces. Ranks must agree on
+/// `max_piece_bytes`: a head with larger pieces, or a piece of the wrong length, breaks the framing
+/// of that rank's byte stream, so the rank is quarantined (no longer listened to) after the error.
 ///
 /// Threading: one mpi_transport per rank, used from one thread (MPI_THREAD_FUNNELED is enough).
 /// The caller initialises MPI and destroys the transport (which waits for its pending sends)
@@ -44,12 +52,14 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -282,57 +292,144 @@ private:
     });
   }
 
-  /// Takes one message from MPI if a head is waiting; false when none is.
+  /// One message being received from a source rank, piece by piece.
+  struct incoming {
+    endpoint_id from = 0;
+    endpoint_id to = 0;
+    std::uint64_t total = 0;  // message bytes
+    std::uint64_t piece = 0;  // bytes per piece (the last may be shorter)
+    std::uint64_t pieces = 0; // pieces announced
+    std::uint64_t next = 0;   // pieces received
+    bool discard = false;     // a refused head: its pieces are received and dropped
+    fedpp::detail::aligned_buffer<std::byte> buffer; // grows with the pieces, up to `total`
+  };
+
+  [[noreturn]] static void refuse(int source, const std::string& what) {
+    throw malformed_message("mpi_transport: envelope from rank " + std::to_string(source) + ": " + what);
+  }
+
+  /// Takes what MPI has for this rank: the next head or piece of every source, without waiting.
+  /// True when anything was taken. Throws malformed_message (impersonation for a `from` the
+  /// source rank does not host) for a refused envelope, after recording how to skip its pieces.
   bool poll_mpi() {
+    bool progress = false;
+    for (int source = 0; source < size_; ++source) {
+      if (source == rank_ || quarantined_.contains(source)) continue;
+      const auto it = incoming_.find(source);
+      progress = (it == incoming_.end() ? take_head(source) : take_piece(it)) || progress;
+    }
+    return progress;
+  }
+
+  /// Receives the head of `source`'s next message, if one is waiting, and checks it: the piece
+  /// geometry against this rank's own limits, the size limit, the addressee and that `source`
+  /// hosts the claimed sender. A head with impossible geometry quarantines the source (its bytes
+  /// cannot be told apart any more); other refusals skip that message's pieces.
+  bool take_head(int source) {
     int flag = 0;
     MPI_Status status;
-    check(MPI_Iprobe(MPI_ANY_SOURCE, options_.tag_base, comm_, &flag, &status), "MPI_Iprobe");
+    check(MPI_Iprobe(source, options_.tag_base, comm_, &flag, &status), "MPI_Iprobe");
     if (flag == 0) return false;
-    const int source = status.MPI_SOURCE;
     int count = 0;
     check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-    std::vector<std::byte> head(static_cast<std::size_t>(std::max(count, 0)));
-    check(MPI_Recv(head.data(), count, MPI_BYTE, source, options_.tag_base, comm_, MPI_STATUS_IGNORE),
+    if (count != head_bytes) {
+      quarantined_.insert(source);
+      refuse(source, "head of " + std::to_string(count) + " bytes, expected " + std::to_string(head_bytes) +
+                         "; the rank is no longer listened to");
+    }
+    std::array<std::byte, head_bytes> head{};
+    check(MPI_Recv(head.data(), head_bytes, MPI_BYTE, source, options_.tag_base, comm_, MPI_STATUS_IGNORE),
           "MPI_Recv");
-    const auto fail = [source](const std::string& what) {
-      throw malformed_message("mpi_transport: envelope from rank " + std::to_string(source) + ": " + what);
-    };
-    if (count != head_bytes)
-      fail("head of " + std::to_string(count) + " bytes, expected " + std::to_string(head_bytes));
     const std::byte* h = head.data();
-    if (wire::detail::get_u32(h) != head_magic) fail("bad magic");
-    const std::uint64_t pieces = wire::detail::get_u32(h + 4);
-    const endpoint_id from = wire::detail::get_u64(h + 8);
-    const endpoint_id to = wire::detail::get_u64(h + 16);
-    const std::uint64_t total = wire::detail::get_u64(h + 24);
-    const std::uint64_t piece = wire::detail::get_u64(h + 32);
-    if (total > options_.max_message_bytes)
-      fail(std::to_string(total) + " bytes exceed the limit of " +
-           std::to_string(options_.max_message_bytes));
-    if (piece == 0 || piece > static_cast<std::uint64_t>(INT_MAX))
-      fail("piece size " + std::to_string(piece) + " is not in [1, INT_MAX]");
-    if (pieces != (total + piece - 1) / piece)
-      fail(std::to_string(pieces) + " pieces of " + std::to_string(piece) + " bytes cannot carry " +
-           std::to_string(total) + " bytes");
-    if (rank_of(to) != rank_)
-      fail("addressed to endpoint " + std::to_string(to) + ", not hosted on this rank");
-    if (rank_of(from) != source)
-      fail("claims to come from endpoint " + std::to_string(from) + ", which lives on rank " +
-           std::to_string(rank_of(from)));
-    fedpp::detail::aligned_buffer<std::byte> buffer(static_cast<std::size_t>(total));
-    for (std::uint64_t i = 0; i < pieces; ++i) {
-      const auto offset = static_cast<std::size_t>(i * piece);
-      const auto expected = static_cast<int>(std::min<std::uint64_t>(piece, total - offset));
-      check(MPI_Probe(source, options_.tag_base + 1, comm_, &status), "MPI_Probe");
-      check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
-      if (count != expected)
-        fail("piece " + std::to_string(i) + " has " + std::to_string(count) + " bytes, expected " +
-             std::to_string(expected));
-      check(MPI_Recv(buffer.data() + offset, count, MPI_BYTE, source, options_.tag_base + 1, comm_,
+    incoming in;
+    in.pieces = wire::detail::get_u32(h + 4);
+    in.from = wire::detail::get_u64(h + 8);
+    in.to = wire::detail::get_u64(h + 16);
+    in.total = wire::detail::get_u64(h + 24);
+    in.piece = wire::detail::get_u64(h + 32);
+    const bool framed = wire::detail::get_u32(h) == head_magic && in.piece != 0 &&
+                        in.piece <= options_.max_piece_bytes && in.pieces == (in.total + in.piece - 1) / in.piece;
+    if (!framed) {
+      quarantined_.insert(source);
+      refuse(source, "bad magic or piece geometry (" + std::to_string(in.pieces) + " pieces of " +
+                         std::to_string(in.piece) + " bytes for " + std::to_string(in.total) +
+                         " bytes; this rank takes pieces of at most " + std::to_string(options_.max_piece_bytes) +
+                         "); the rank is no longer listened to");
+    }
+    std::optional<std::string> refusal;
+    bool forged = false;
+    if (in.total > options_.max_message_bytes) {
+      refusal = std::to_string(in.total) + " bytes exceed the limit of " + std::to_string(options_.max_message_bytes);
+    } else {
+      try {
+        if (rank_of(in.to) != rank_) {
+          refusal = "addressed to endpoint " + std::to_string(in.to) + ", not hosted on this rank";
+        } else if (rank_of(in.from) != source) {
+          refusal = "claims to come from endpoint " + std::to_string(in.from) + ", which lives on rank " +
+                    std::to_string(rank_of(in.from));
+          forged = true;
+        }
+      } catch (const invalid_config& e) { // the placement answered outside 1..P-1
+        refusal = e.what();
+      }
+    }
+    in.discard = refusal.has_value();
+    const endpoint_id claimed = in.from;
+    if (in.pieces == 0) {
+      if (!in.discard) inbox_.push_back(envelope{in.from, in.to, message{}});
+    } else {
+      incoming_.emplace(source, std::move(in));
+    }
+    if (refusal) {
+      if (forged)
+        throw impersonation(static_cast<std::uint64_t>(source), claimed,
+                            "mpi_transport: an envelope from rank " + std::to_string(source) + " " + *refusal);
+      refuse(source, *refusal);
+    }
+    return true;
+  }
+
+  /// Receives the next piece of `it`'s message if it is waiting. The buffer grows with the pieces
+  /// (capacity doubling, capped at the message), so memory follows the bytes received.
+  template <class It>
+  bool take_piece(It it) {
+    const int source = it->first;
+    incoming& in = it->second;
+    int flag = 0;
+    MPI_Status status;
+    check(MPI_Iprobe(source, options_.tag_base + 1, comm_, &flag, &status), "MPI_Iprobe");
+    if (flag == 0) return false;
+    int count = 0;
+    check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+    const std::uint64_t offset = in.next * in.piece;
+    const auto expected = std::min(in.piece, in.total - offset);
+    if (count < 0 || static_cast<std::uint64_t>(count) != expected) {
+      incoming_.erase(it);
+      quarantined_.insert(source);
+      refuse(source, "piece of " + std::to_string(count) + " bytes, expected " + std::to_string(expected) +
+                         "; the rank is no longer listened to");
+    }
+    if (in.discard) {
+      std::vector<std::byte> scratch(static_cast<std::size_t>(expected));
+      check(MPI_Recv(scratch.data(), count, MPI_BYTE, source, options_.tag_base + 1, comm_, MPI_STATUS_IGNORE),
+            "MPI_Recv");
+    } else {
+      const auto needed = static_cast<std::size_t>(offset + expected);
+      if (needed > in.buffer.size()) {
+        const auto total = static_cast<std::size_t>(in.total);
+        const std::size_t grown = std::min(total, std::max(needed, 2 * in.buffer.size()));
+        fedpp::detail::aligned_buffer<std::byte> bigger(grown, fedpp::detail::uninitialized);
+        if (offset != 0) std::memcpy(bigger.data(), in.buffer.data(), static_cast<std::size_t>(offset));
+        in.buffer = std::move(bigger);
+      }
+      check(MPI_Recv(in.buffer.data() + offset, count, MPI_BYTE, source, options_.tag_base + 1, comm_,
                      MPI_STATUS_IGNORE),
             "MPI_Recv");
     }
-    inbox_.push_back(envelope{from, to, message(std::move(buffer))});
+    if (++in.next == in.pieces) {
+      if (!in.discard) inbox_.push_back(envelope{in.from, in.to, message(std::move(in.buffer))});
+      incoming_.erase(it);
+    }
     return true;
   }
 
@@ -376,6 +473,8 @@ private:
   int size_ = 0;
   std::vector<std::unique_ptr<pending_send>> pending_;
   std::deque<envelope> inbox_;
+  std::map<int, incoming> incoming_; // per source rank: the message whose pieces are arriving
+  std::set<int> quarantined_;        // ranks whose framing broke: no longer listened to
   std::map<endpoint_id, counters> counters_;
   counters total_;
 };
