@@ -8,10 +8,14 @@
 /// |                                                 | compressed payload) into `std::span<const T>` over |
 /// |                                                 | the dense delta, using `scratch` (std::span<T>,    |
 /// |                                                 | model-sized) if it must; default: the dense payload |
-/// | `h.absorb_update(decoded, layout, round)`       | per report, instead of decode_update and the      |
-/// |                                                 | aggregator: the hooks aggregate in a compressed   |
-/// |                                                 | domain (FetchSGD sums count sketches); throws      |
-/// |                                                 | rejected_update / malformed_message (counted)     |
+/// | `h.absorb_update(decoded, weight, layout,       | per report, instead of decode_update and the      |
+/// |   round)`                                       | aggregator: the hooks aggregate in a compressed   |
+/// |                                                 | domain (FetchSGD sums count sketches) with the    |
+/// |                                                 | weight the server's weight_policy admitted (never |
+/// |                                                 | the header's); throws rejected_update /            |
+/// |                                                 | malformed_message (counted)                        |
+/// | `h.max_update_payload_bytes(layout)` (const) →  | the largest compressed payload the hooks accept;  |
+/// |   `std::uint64_t`                               | larger declared sizes are refused unreserved      |
 /// | `h.finish_aggregate(layout, round)` →           | after collection, with ≥ min_reports absorbed: the|
 /// |   `std::optional<flat_model<T>>`                | round's mean delta (e.g. the top-k unsketched)     |
 /// | `h.on_aggregate(mean_delta, round)`             | after aggregation, before the server update: e.g.  |
