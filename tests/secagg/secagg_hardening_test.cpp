@@ -305,6 +305,7 @@ struct collect_round {
 struct throwing_endpoint {
   in_process_endpoint inner;
   std::vector<int> throw_on; // 0-based call numbers
+  std::vector<int> forged_on; // calls that throw fedpp::impersonation (a forged sender)
   int calls = 0;
   [[nodiscard]] endpoint_id id() const { return inner.id(); }
   void send(endpoint_id to, const message& m) { inner.send(to, m); }
@@ -312,6 +313,8 @@ struct throwing_endpoint {
     const int call = calls++;
     if (std::find(throw_on.begin(), throw_on.end(), call) != throw_on.end())
       throw malformed_message("throwing_endpoint: bad envelope on call " + std::to_string(call));
+    if (std::find(forged_on.begin(), forged_on.end(), call) != forged_on.end())
+      throw fedpp::impersonation(7, 2, "throwing_endpoint: forged sender on call " + std::to_string(call));
     return inner.receive(deadline);
   }
   [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return inner.bytes_sent(); }
@@ -359,10 +362,11 @@ TEST(secagg_collect, strangers_other_rounds_and_garbage_are_refused_and_counted_
 
 TEST(secagg_collect, a_transport_throwing_malformed_message_is_counted_and_the_round_goes_on) {
   collect_round r;
-  throwing_endpoint ep{r.hub.server(), {0, 1, 5, 9}};
+  throwing_endpoint ep{r.hub.server(), {0, 1, 5, 9}, {3, 7}};
   round_metrics m;
   const auto mean = r.run(ep, m);
   EXPECT_EQ(m.malformed, 4U);
+  EXPECT_EQ(m.impersonations, 2U); // the transport's own impersonation refusals count as such
   collect_round::expect_honest_mean(mean, m);
 }
 

@@ -184,9 +184,10 @@ public:
   /// Whatever the clients send, nothing escapes and the mean is finite. Each refused message is
   /// counted once in `metrics`: a claimed sender that differs from the transport's sender
   /// (`envelope::from`) in `impersonations` (the real client's own message is still accepted
-  /// afterwards); every other refusal — bytes that do not decode, a sender outside `recipients`,
-  /// another round or phase, a repeat, a bad payload — and a `malformed_message` thrown by
-  /// `endpoint.receive` itself in `malformed`. Refused messages are dropped without keeping
+  /// afterwards), as is an `impersonation` thrown by `endpoint.receive` itself; every other
+  /// refusal — bytes that do not decode, a sender outside `recipients`, another round or phase, a
+  /// repeat, a bad payload — and any other `malformed_message` thrown by `endpoint.receive` in
+  /// `malformed`. Refused messages are dropped without keeping
   /// anything of them. A sum whose weight slot or coordinates lie outside what |U3| honest
   /// encodings can produce (Σw outside [|U3|, |U3|·W]; |Σ w·q_i| above Σw·(round(c·s) + 1) plus
   /// the noise margin) is refused: `metrics.rejected` + 1, `metrics.reported` = 0, nullopt,
@@ -219,8 +220,12 @@ public:
           std::optional<envelope> e;
           try {
             e = ep.receive(phase_deadline);
-          } catch (const malformed_message&) {
-            ++metrics.malformed; // the transport refused an envelope; the collection goes on
+          } catch (const malformed_message& refused) {
+            // The transport refused an envelope (consumed); the collection goes on.
+            if (dynamic_cast<const impersonation*>(&refused) != nullptr)
+              ++metrics.impersonations; // a forged sender the transport caught itself
+            else
+              ++metrics.malformed;
             if (transport_clock::now() >= phase_deadline) break;
             continue;
           }
