@@ -11,6 +11,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <vector>
 
 namespace {
@@ -146,6 +148,130 @@ TEST(Scaffold, ControlStoreRoundTripAndErrors) {
   const float inf = INFINITY;
   std::memcpy(bad.data() + bad.size() - 4, &inf, 4);
   EXPECT_THROW((void)fedpp::scaffold_control_store<float>::restore(bad), fedpp::malformed_message);
+}
+
+// Saved control stores are input (scaffold_control_store::restore): sizes are checked against the
+// bytes present, with overflow-safe arithmetic, before anything is allocated; only
+// malformed_message is thrown; accepted bytes re-encode to the same bytes.
+template <class F>
+void expect_store_malformed(F&& restore, const std::string& needle, const char* what) {
+  try {
+    (void)restore();
+    ADD_FAILURE() << what << ": accepted";
+  } catch (const fedpp::malformed_message& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << what << ": " << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << what << ": threw something other than malformed_message: " << e.what();
+  }
+}
+
+std::vector<std::byte> store_header(std::uint32_t width, std::uint64_t d, std::uint64_t count) {
+  std::vector<std::byte> b(24);
+  std::memcpy(b.data(), "FPSC", 4);
+  std::memcpy(b.data() + 4, &width, 4);
+  std::memcpy(b.data() + 8, &d, 8);
+  std::memcpy(b.data() + 16, &count, 8);
+  return b;
+}
+
+using store = fedpp::scaffold_control_store<float>;
+
+TEST(ScaffoldStoreRestore, RoundTripIsTheIdentityIncludingNegativeZeroAndEmptyStores) {
+  store s(3);
+  s.put(9, std::vector<float>{-0.0F, 0.0F, 1.5F});
+  s.put(4, std::vector<float>{std::numeric_limits<float>::denorm_min(), -2.0F, 1e30F});
+  const auto bytes = s.to_bytes();
+  const auto back = store::restore(bytes);
+  EXPECT_EQ(back.to_bytes(), bytes);
+  EXPECT_TRUE(std::signbit(back.get(9)[0]));
+  EXPECT_FALSE(std::signbit(back.get(9)[1]));
+  EXPECT_EQ(store::restore(bytes, 3).to_bytes(), bytes);
+  // An empty store round-trips through the overload that knows the model size.
+  const auto empty = store(5).to_bytes();
+  const auto e = store::restore(empty, 5);
+  EXPECT_EQ(e.to_bytes(), empty);
+  EXPECT_EQ(e.get(1), std::vector<float>(5, 0.0F));
+  // D = 0, with and without clients.
+  store zero(0);
+  zero.put(3, std::vector<float>{});
+  EXPECT_EQ(store::restore(zero.to_bytes()).to_bytes(), zero.to_bytes());
+  EXPECT_EQ(store::restore(store(0).to_bytes()).to_bytes(), store(0).to_bytes());
+}
+
+TEST(ScaffoldStoreRestore, TruncatedAndExtendedBytesAreMalformed) {
+  store s(2);
+  s.put(1, std::vector<float>{1, 2});
+  s.put(2, std::vector<float>{3, 4});
+  const auto bytes = s.to_bytes();
+  for (std::size_t len = 0; len < bytes.size(); ++len) {
+    SCOPED_TRACE(len);
+    const std::vector<std::byte> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len));
+    expect_store_malformed([&] { return store::restore(cut); }, "restore", "truncated");
+    expect_store_malformed([&] { return store::restore(cut, 2); }, "restore", "truncated, expected D");
+  }
+  auto longer = bytes;
+  longer.push_back(std::byte{0});
+  expect_store_malformed([&] { return store::restore(longer); }, "do not hold 2 clients of D = 2", "longer");
+}
+
+TEST(ScaffoldStoreRestore, OversizedAndOverflowingDAreMalformedBeforeAnyAllocation) {
+  // D = 2^64 − 1: 8 + D·4 wrapped to 4 (and to 0 with 8-byte elements: a division by zero).
+  for (const std::uint64_t count : {std::uint64_t{0}, std::uint64_t{1}}) {
+    auto b = store_header(4, std::numeric_limits<std::uint64_t>::max(), count);
+    b.resize(b.size() + 4 * count);
+    expect_store_malformed([&] { return store::restore(b); }, "overflow", "D = 2^64 - 1");
+    auto d = store_header(8, std::numeric_limits<std::uint64_t>::max(), count);
+    expect_store_malformed([&] { return fedpp::scaffold_control_store<double>::restore(d); }, "overflow",
+                           "D = 2^64 - 1, doubles");
+  }
+  // D = 2^62 floats: 8 + 2^64 wrapped to 8, so one 8-byte entry (an id) looked like a whole client
+  // and the restore asked for a 2^62-element vector (std::length_error).
+  auto wraps = store_header(4, std::uint64_t{1} << 62, 1);
+  wraps.resize(wraps.size() + 8);
+  expect_store_malformed([&] { return store::restore(wraps); }, "overflow", "D = 2^62");
+  // A huge D with no client used to be accepted, and the first get() allocated D floats
+  // (0x3000000009 × 4 bytes ≈ 824 GB).
+  const auto huge = store_header(4, 0x3000000009ULL, 0);
+  expect_store_malformed([&] { return store::restore(huge); }, "D = 206158430217", "empty store, huge D");
+  expect_store_malformed([&] { return store::restore(huge, 6); }, "saved for D = 206158430217, the model has 6",
+                         "expected D");
+  // One element more than the bytes hold.
+  store s(2);
+  s.put(1, std::vector<float>{1, 2});
+  auto bigger = s.to_bytes();
+  const std::uint64_t three = 3;
+  std::memcpy(bigger.data() + 8, &three, 8);
+  expect_store_malformed([&] { return store::restore(bigger); }, "do not hold 1 clients of D = 3", "D + 1");
+  expect_store_malformed([&] { return store::restore(s.to_bytes(), 3); }, "saved for D = 2", "expected D + 1");
+}
+
+TEST(ScaffoldStoreRestore, AnotherKindOfBytesIsMalformed) {
+  store s(2);
+  s.put(1, std::vector<float>{1, 2});
+  const auto bytes = s.to_bytes();
+  auto other = bytes;
+  std::memcpy(other.data(), "FPSO", 4); // a server optimizer's magic
+  expect_store_malformed([&] { return store::restore(other); }, "bad magic", "magic");
+  expect_store_malformed([&] { return fedpp::scaffold_control_store<double>::restore(bytes); },
+                         "elements of 4 bytes, expected 8", "width");
+}
+
+TEST(ScaffoldStoreRestore, NonCanonicalAndNonFiniteBytesAreMalformed) {
+  store s(1);
+  s.put(1, std::vector<float>{1});
+  s.put(2, std::vector<float>{2});
+  const auto bytes = s.to_bytes(); // entries of 12 bytes at 24 and 36
+  auto swapped = bytes;
+  std::swap_ranges(swapped.begin() + 24, swapped.begin() + 36, swapped.begin() + 36);
+  expect_store_malformed([&] { return store::restore(swapped); }, "client id 1 at entry 1 does not follow 2",
+                         "descending ids");
+  auto repeated = bytes;
+  std::memcpy(repeated.data() + 36, repeated.data() + 24, 8);
+  expect_store_malformed([&] { return store::restore(repeated); }, "client id 1 at entry 1", "repeated id");
+  auto nan = bytes;
+  const float q = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(nan.data() + 44, &q, 4);
+  expect_store_malformed([&] { return store::restore(nan); }, "client 2 element 0 is nan", "NaN");
 }
 
 } // namespace

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -179,14 +180,24 @@ public:
     }
   }
 
-  /// Rebuilds a saved aggregate for this layout; throws malformed_message for bytes that do not
-  /// match (size, layout hash, mode, non-finite values).
+  /// Rebuilds a saved aggregate for this layout. Saved bytes are input: throws malformed_message
+  /// (and nothing else) for a length other than 25 + 8·D (checked, without overflow, before
+  /// anything is allocated), another layout's hash, an unknown mode, a non-finite or negative
+  /// total weight or a non-finite sum, values Acc cannot hold exactly (fedavg<T, float> saves
+  /// doubles: one that is not a float would not re-encode to the same bytes), and states no
+  /// sequence of accumulate/merge produces: no inputs with a non-zero weight or sum, inputs with
+  /// a zero weight, a uniform weight that is not a whole number of at most num_inputs. Accepted
+  /// bytes re-encode (save) to the same bytes, −0.0 included.
   [[nodiscard]] static fedavg restore(model_layout layout, std::span<const std::byte> bytes) {
     constexpr std::size_t header = 8 + 1 + 8 + 8;
-    const std::size_t expected = header + layout.total_size() * sizeof(double);
+    const std::size_t d = layout.total_size();
+    if (d > (std::numeric_limits<std::size_t>::max() - header) / sizeof(double))
+      throw malformed_message("fedavg::restore: a layout of " + std::to_string(d) +
+                              " elements overflows the saved size");
+    const std::size_t expected = header + d * sizeof(double);
     if (bytes.size() != expected)
-      throw malformed_message("fedavg::restore: expected " + std::to_string(expected) + " bytes, got " +
-                              std::to_string(bytes.size()));
+      throw malformed_message("fedavg::restore: expected " + std::to_string(expected) + " bytes (25 + 8 × " +
+                              std::to_string(d) + " elements), got " + std::to_string(bytes.size()));
     std::uint64_t hash = 0;
     std::uint8_t mode = 0;
     std::uint64_t count = 0;
@@ -195,16 +206,42 @@ public:
     std::memcpy(&mode, bytes.data() + 8, 1);
     std::memcpy(&count, bytes.data() + 9, 8);
     std::memcpy(&weight, bytes.data() + 17, 8);
-    if (hash != layout.hash()) throw malformed_message("fedavg::restore: saved for another layout");
+    if (hash != layout.hash())
+      throw malformed_message("fedavg::restore: saved for another layout (hash " + std::to_string(hash) +
+                              ", this layout's " + std::to_string(layout.hash()) + ")");
     if (mode > 1) throw malformed_message("fedavg::restore: unknown weighting mode " + std::to_string(mode));
-    if (!std::isfinite(weight) || weight < 0) throw malformed_message("fedavg::restore: bad total weight");
-    fedavg result(std::move(layout), static_cast<weighting>(mode));
+    if (!std::isfinite(weight) || weight < 0)
+      throw malformed_message("fedavg::restore: total weight " + std::to_string(weight) +
+                              " is not finite and >= 0");
+    if (!holds_exactly(weight))
+      throw malformed_message("fedavg::restore: total weight " + std::to_string(weight) +
+                              " is not exactly representable in the accumulator type");
+    if (count == 0 && weight != 0)
+      throw malformed_message("fedavg::restore: no inputs but a total weight of " + std::to_string(weight));
+    if (count != 0 && !(weight > 0))
+      throw malformed_message("fedavg::restore: " + std::to_string(count) + " inputs but a total weight of 0");
+    if (static_cast<weighting>(mode) == weighting::uniform &&
+        (weight != std::floor(weight) || weight > static_cast<double>(count)))
+      throw malformed_message("fedavg::restore: uniform weighting with " + std::to_string(count) +
+                              " inputs but a total weight of " + std::to_string(weight));
     const std::byte* src = bytes.data() + header;
-    for (std::size_t i = 0; i < result.sum_.size(); ++i) {
+    for (std::size_t i = 0; i < d; ++i) { // every check before the allocation below
       double v = 0;
       std::memcpy(&v, src + i * sizeof(double), sizeof(double));
       if (!std::isfinite(v))
-        throw malformed_message("fedavg::restore: non-finite sum at " + std::to_string(i));
+        throw malformed_message("fedavg::restore: sum element " + std::to_string(i) + " is " +
+                                std::to_string(v) + ", not finite");
+      if (!holds_exactly(v))
+        throw malformed_message("fedavg::restore: sum element " + std::to_string(i) + " = " +
+                                std::to_string(v) + " is not exactly representable in the accumulator type");
+      if (count == 0 && v != 0)
+        throw malformed_message("fedavg::restore: no inputs but sum element " + std::to_string(i) + " is " +
+                                std::to_string(v));
+    }
+    fedavg result(std::move(layout), static_cast<weighting>(mode));
+    for (std::size_t i = 0; i < d; ++i) {
+      double v = 0;
+      std::memcpy(&v, src + i * sizeof(double), sizeof(double));
       result.sum_[i] = static_cast<Acc>(v);
     }
     result.num_inputs_ = count;
@@ -213,6 +250,18 @@ public:
   }
 
 private:
+  /// True when the finite double `v` converts to Acc and back unchanged, bit for bit (−0.0
+  /// included). Out-of-range values are refused before the conversion (which would be UB).
+  [[nodiscard]] static bool holds_exactly(double v) noexcept {
+    if constexpr (sizeof(Acc) >= sizeof(double)) {
+      return true; // double → double or wider is exact
+    } else {
+      if (!(std::fabs(v) <= static_cast<double>(std::numeric_limits<Acc>::max()))) return false;
+      const double back = static_cast<double>(static_cast<Acc>(v));
+      return std::memcmp(&back, &v, sizeof(double)) == 0;
+    }
+  }
+
   void validate_layout_and_weight(const input_type& update) const {
     if (auto diff = update.model.describe_mismatch(layout_))
       throw rejected_update(update.client, rejection_reason::layout_mismatch, *diff);

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <span>
@@ -83,12 +84,50 @@ public:
     return out;
   }
 
-  /// Rebuilds a store from to_bytes()'s output; throws malformed_message for bad magic, element
-  /// width, length, duplicate or unordered ids, or non-finite values.
+  /// Rebuilds a store from to_bytes()'s output. Saved bytes are input: throws malformed_message
+  /// (and nothing else — no length_error, bad_alloc or division by zero) for bad magic or element
+  /// width, a D whose entry size overflows, a length that is not the header plus `count` entries
+  /// of 8 + D·sizeof(T) bytes, ids not strictly ascending, or non-finite values; every size is
+  /// checked against the bytes present before anything is allocated. An empty store (count 0)
+  /// has no bytes that back its D, so this overload refuses it unless D = 0: restore it with the
+  /// expected model size. Accepted bytes re-encode (to_bytes) to the same bytes.
   [[nodiscard]] static scaffold_control_store restore(std::span<const std::byte> bytes) {
-    if (bytes.size() < header_bytes || std::memcmp(bytes.data(), "FPSC", 4) != 0)
-      throw malformed_message("scaffold_control_store::restore: not a saved control store (" +
-                              std::to_string(bytes.size()) + " bytes)");
+    const auto h = read_header(bytes);
+    if (h.count == 0 && h.size != 0)
+      throw malformed_message("scaffold_control_store::restore: an empty store claims D = " +
+                              std::to_string(h.size) +
+                              ", which no stored control backs; restore it with the expected model size");
+    return read_controls(bytes, h);
+  }
+
+  /// As restore(bytes), for a model of `expected_model_size` elements: a saved D other than it
+  /// is malformed_message (checked first, before anything is allocated), and an empty store is
+  /// accepted.
+  [[nodiscard]] static scaffold_control_store restore(std::span<const std::byte> bytes,
+                                                      std::size_t expected_model_size) {
+    const auto h = read_header(bytes);
+    if (h.size != expected_model_size)
+      throw malformed_message("scaffold_control_store::restore: saved for D = " + std::to_string(h.size) +
+                              ", the model has " + std::to_string(expected_model_size) + " elements");
+    return read_controls(bytes, h);
+  }
+
+private:
+  static constexpr std::size_t header_bytes = 24;
+
+  struct header {
+    std::size_t size = 0;   // D
+    std::size_t count = 0;  // stored clients
+    std::size_t entry = 0;  // 8 + D·sizeof(T)
+  };
+
+  // Magic, width, and count × (8 + D·sizeof(T)) == the bytes after the header, without overflow.
+  [[nodiscard]] static header read_header(std::span<const std::byte> bytes) {
+    if (bytes.size() < header_bytes)
+      throw malformed_message("scaffold_control_store::restore: " + std::to_string(bytes.size()) +
+                              " bytes, shorter than the " + std::to_string(header_bytes) + "-byte header");
+    if (std::memcmp(bytes.data(), "FPSC", 4) != 0)
+      throw malformed_message("scaffold_control_store::restore: bad magic (not a saved control store)");
     std::uint32_t width = 0;
     std::uint64_t d = 0, count = 0;
     std::memcpy(&width, bytes.data() + 4, 4);
@@ -97,33 +136,42 @@ public:
     if (width != sizeof(T))
       throw malformed_message("scaffold_control_store::restore: elements of " + std::to_string(width) +
                               " bytes, expected " + std::to_string(sizeof(T)));
-    const std::size_t per = 8 + static_cast<std::size_t>(d) * sizeof(T);
     const std::size_t payload = bytes.size() - header_bytes;
-    if (payload % per != 0 || payload / per != count)
+    // 8 + D·sizeof(T) must not wrap (D = 2^64 − 1 made it 4, or 0 for a divisor).
+    if (d > (std::numeric_limits<std::size_t>::max() - 8) / sizeof(T))
+      throw malformed_message("scaffold_control_store::restore: D = " + std::to_string(d) +
+                              " elements of " + std::to_string(sizeof(T)) + " bytes overflow a size");
+    const std::size_t entry = 8 + static_cast<std::size_t>(d) * sizeof(T);
+    if (payload % entry != 0 || payload / entry != count)
       throw malformed_message("scaffold_control_store::restore: " + std::to_string(bytes.size()) +
-                              " bytes do not hold " + std::to_string(count) +
-                              " clients of D = " + std::to_string(d));
-    scaffold_control_store store(static_cast<std::size_t>(d));
+                              " bytes do not hold " + std::to_string(count) + " clients of D = " +
+                              std::to_string(d) + " (" + std::to_string(header_bytes) + " + count × " +
+                              std::to_string(entry) + " bytes)");
+    return {static_cast<std::size_t>(d), static_cast<std::size_t>(count), entry};
+  }
+
+  // The entries after a checked header: every allocation is backed by bytes present.
+  [[nodiscard]] static scaffold_control_store read_controls(std::span<const std::byte> bytes, const header& h) {
+    scaffold_control_store store(h.size);
     const std::byte* p = bytes.data() + header_bytes;
-    for (std::uint64_t k = 0; k < count; ++k, p += per) {
+    for (std::size_t k = 0; k < h.count; ++k, p += h.entry) {
       std::uint64_t id = 0;
       std::memcpy(&id, p, 8);
       if (!store.controls_.empty() && id <= store.controls_.rbegin()->first)
-        throw malformed_message("scaffold_control_store::restore: client ids not strictly ascending at " +
-                                std::to_string(id));
-      std::vector<T> c(static_cast<std::size_t>(d));
+        throw malformed_message("scaffold_control_store::restore: client id " + std::to_string(id) +
+                                " at entry " + std::to_string(k) + " does not follow " +
+                                std::to_string(store.controls_.rbegin()->first) + " (ids must be strictly ascending)");
+      std::vector<T> c(h.size);
       if (!c.empty()) std::memcpy(c.data(), p + 8, c.size() * sizeof(T));
       for (std::size_t i = 0; i < c.size(); ++i)
         if (!std::isfinite(c[i]))
           throw malformed_message("scaffold_control_store::restore: client " + std::to_string(id) +
-                                  " element " + std::to_string(i) + " is not finite");
+                                  " element " + std::to_string(i) + " is " + std::to_string(c[i]) +
+                                  ", not finite");
       store.controls_.emplace(id, std::move(c));
     }
     return store;
   }
-
-private:
-  static constexpr std::size_t header_bytes = 24;
 
   [[nodiscard]] std::map<client_id, std::vector<T>> snapshot() const {
     const std::lock_guard lock(mutex_);

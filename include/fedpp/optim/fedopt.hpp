@@ -120,12 +120,13 @@ public:
     return out;
   }
 
-  /// Rebuilds an optimizer from to_bytes()'s output; throws malformed_message for bytes of
-  /// another kind or width, a wrong length, bad hyper-parameters, non-finite m or v, v < 0.
+  /// Rebuilds an optimizer from to_bytes()'s output; throws malformed_message (and nothing
+  /// else) for bytes of another kind or width, a length other than header + 2·D·sizeof(State),
+  /// bad or non-finite hyper-parameters, non-finite m or v, v < 0. Checks the length before it
+  /// allocates; accepted bytes re-encode (to_bytes) to the same bytes.
   [[nodiscard]] static fedopt restore(std::span<const std::byte> bytes) {
     const std::string who = std::string(name()) + "::restore";
-    const auto h = detail::read_optimizer_header(who.c_str(), bytes,
-                                                 static_cast<detail::optimizer_kind>(Rule), sizeof(State), 2);
+    const auto h = read_header(bytes);
     std::optional<fedopt> out;
     try {
       out.emplace(static_cast<std::size_t>(h.size),
@@ -140,16 +141,25 @@ public:
   }
 
   /// Replaces this optimizer's state by a saved one of the same D; throws (state unchanged)
-  /// malformed_message for bad bytes, invalid_config for another D.
+  /// malformed_message for bad bytes, invalid_config for another D (checked from the header,
+  /// before anything is allocated).
   void load(std::span<const std::byte> bytes) {
-    fedopt other = restore(bytes);
-    if (other.size() != size())
-      throw invalid_config(std::string(name()) + "::load: saved for " + std::to_string(other.size()) +
+    const auto h = read_header(bytes);
+    if (h.size != size())
+      throw invalid_config(std::string(name()) + "::load: saved for " + std::to_string(h.size) +
                            " elements, this optimizer has " + std::to_string(size()));
+    fedopt other = restore(bytes);
     *this = std::move(other);
   }
 
 private:
+  static detail::optimizer_header read_header(std::span<const std::byte> bytes) {
+    const std::string who = std::string(name()) + "::restore";
+    // All four slots are the optimizer's (FedAdagrad keeps the β2 it was given, unused).
+    return detail::read_optimizer_header(who.c_str(), bytes, static_cast<detail::optimizer_kind>(Rule),
+                                         sizeof(State), 2, 4);
+  }
+
   // The second-moment update of one element (scalar or batch; sign(0) = 0).
   template <class V>
   static V next_v(const V& v, const V& d2, const V& one_minus_b2, const V& b2) {

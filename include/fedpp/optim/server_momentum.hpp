@@ -86,12 +86,13 @@ public:
     return out;
   }
 
-  /// Rebuilds an optimizer from to_bytes()'s output; throws malformed_message for bytes that
-  /// are not a server_momentum<T, State> state (magic, version, kind, width, length, bad
-  /// hyper-parameters, non-finite values).
+  /// Rebuilds an optimizer from to_bytes()'s output; throws malformed_message (and nothing
+  /// else) for bytes that are not a server_momentum<T, State> state: magic, version, kind, width,
+  /// a length other than header + D·sizeof(State), bad or non-finite hyper-parameters, the two
+  /// unused hyper-parameter slots not +0.0, non-finite momentum. Checks the length before it
+  /// allocates; accepted bytes re-encode (to_bytes) to the same bytes.
   [[nodiscard]] static server_momentum restore(std::span<const std::byte> bytes) {
-    const auto h = detail::read_optimizer_header("server_momentum::restore", bytes,
-                                                 detail::optimizer_kind::momentum, sizeof(State), 1);
+    const auto h = read_header(bytes);
     std::optional<server_momentum> out;
     try {
       out.emplace(static_cast<std::size_t>(h.size), h.params[0], h.params[1]);
@@ -104,16 +105,24 @@ public:
   }
 
   /// Replaces this optimizer's state by a saved one of the same size D; throws (state
-  /// unchanged) malformed_message for bad bytes, invalid_config for another D.
+  /// unchanged) malformed_message for bad bytes, invalid_config for another D (checked from the
+  /// header, before anything is allocated).
   void load(std::span<const std::byte> bytes) {
-    server_momentum other = restore(bytes);
-    if (other.size() != size())
-      throw invalid_config("server_momentum::load: saved for " + std::to_string(other.size()) +
+    const auto h = read_header(bytes);
+    if (h.size != size())
+      throw invalid_config("server_momentum::load: saved for " + std::to_string(h.size) +
                            " elements, this optimizer has " + std::to_string(size()));
+    server_momentum other = restore(bytes);
     *this = std::move(other);
   }
 
 private:
+  static detail::optimizer_header read_header(std::span<const std::byte> bytes) {
+    // η and β are used; the β2 and τ slots are written as +0.0 and must read back so.
+    return detail::read_optimizer_header("server_momentum::restore", bytes, detail::optimizer_kind::momentum,
+                                         sizeof(State), 1, 2);
+  }
+
   [[nodiscard]] detail::optimizer_header header() const noexcept {
     return {detail::optimizer_kind::momentum,
             sizeof(State),

@@ -4,6 +4,12 @@
 /// [magic "FPSO" 4][version u8 = 1][kind u8][state element bytes u8 (4 | 8)][reserved u8 = 0]
 /// [D u64][steps u64][η f64][β1 f64][β2 f64][τ f64][buffers: n × D × state element]
 /// Little-endian host order (fedpp targets little-endian machines, as the wire format checks).
+///
+/// Saved states are input: the reader checks every field against the bytes present before the
+/// caller allocates anything (D × n × width must equal the bytes after the header, computed
+/// without overflow), refuses non-finite values, and refuses anything that would not re-encode
+/// to the same bytes — a hyper-parameter slot the optimizer does not use must hold +0.0 exactly —
+/// so accepted bytes are canonical: restore then save gives them back bit for bit.
 #pragma once
 
 #include "fedpp/error.hpp"
@@ -35,6 +41,20 @@ struct optimizer_header {
 inline constexpr std::array<char, 4> optimizer_magic{'F', 'P', 'S', 'O'};
 inline constexpr std::size_t optimizer_header_bytes = 4 + 4 + 8 + 8 + 4 * 8;
 
+/// Shortest readable form of a hyper-parameter for error messages (%g keeps 1e-09 visible).
+inline std::string format_param(double v) {
+  std::array<char, 32> buf{};
+  std::snprintf(buf.data(), buf.size(), "%g", v);
+  return buf.data();
+}
+
+/// 16 hex digits of a bit pattern (tells -0 from +0 in messages).
+inline std::string hex64(std::uint64_t v) {
+  std::array<char, 17> buf{};
+  std::snprintf(buf.data(), buf.size(), "%016llx", static_cast<unsigned long long>(v));
+  return buf.data();
+}
+
 /// Appends the header and the state buffers (widened or narrowed to nothing: stored as S).
 template <class S>
 void write_optimizer_state(std::vector<std::byte>& out, const optimizer_header& h,
@@ -52,14 +72,17 @@ void write_optimizer_state(std::vector<std::byte>& out, const optimizer_header& 
   put(&h.size, 8);
   put(&h.steps, 8);
   put(h.params.data(), 32);
-  for (const auto& b : buffers) put(b.data(), b.size() * sizeof(S));
+  for (const auto& b : buffers)
+    if (!b.empty()) put(b.data(), b.size() * sizeof(S)); // D = 0: no memcpy from a null pointer
 }
 
 /// Parses and checks the header: magic, version, kind, element width, total length for
-/// `num_buffers` buffers. Throws malformed_message naming the offending field.
+/// `num_buffers` buffers, finite hyper-parameters, and the slots after the first `used_params`
+/// holding +0.0 exactly (what the writer puts there). Throws malformed_message naming the
+/// offending field; allocates nothing.
 inline optimizer_header read_optimizer_header(const char* who, std::span<const std::byte> bytes,
                                               optimizer_kind expected_kind, std::size_t expected_state_bytes,
-                                              std::size_t num_buffers) {
+                                              std::size_t num_buffers, std::size_t used_params = 4) {
   const std::string w(who);
   if (bytes.size() < optimizer_header_bytes)
     throw malformed_message(w + ": " + std::to_string(bytes.size()) + " bytes, shorter than the " +
@@ -89,8 +112,16 @@ inline optimizer_header read_optimizer_header(const char* who, std::span<const s
     throw malformed_message(w + ": " + std::to_string(bytes.size()) + " bytes do not hold " +
                             std::to_string(num_buffers) + " state buffers of " + std::to_string(h.size) +
                             " elements");
-  for (double v : h.params)
-    if (!std::isfinite(v)) throw malformed_message(w + ": non-finite hyper-parameter in the header");
+  for (std::size_t i = 0; i < h.params.size(); ++i) {
+    if (!std::isfinite(h.params[i]))
+      throw malformed_message(w + ": hyper-parameter slot " + std::to_string(i) + " is " +
+                              format_param(h.params[i]) + ", not finite");
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &h.params[i], 8);
+    if (i >= used_params && bits != 0)
+      throw malformed_message(w + ": unused hyper-parameter slot " + std::to_string(i) + " holds " +
+                              format_param(h.params[i]) + " (bits 0x" + hex64(bits) + "), expected +0");
+  }
   return h;
 }
 
@@ -99,19 +130,13 @@ inline optimizer_header read_optimizer_header(const char* who, std::span<const s
 template <class S>
 void read_optimizer_buffer(const char* who, std::span<const std::byte> bytes, std::size_t index,
                            std::span<S> out, bool non_negative) {
+  if (out.empty()) return; // D = 0: nothing to copy (and no null pointer to memcpy)
   const std::byte* src = bytes.data() + optimizer_header_bytes + index * out.size() * sizeof(S);
   std::memcpy(out.data(), src, out.size() * sizeof(S));
   for (std::size_t i = 0; i < out.size(); ++i)
     if (!std::isfinite(out[i]) || (non_negative && out[i] < 0))
       throw malformed_message(std::string(who) + ": state buffer " + std::to_string(index) + " element " +
                               std::to_string(i) + " is " + std::to_string(out[i]));
-}
-
-/// Shortest readable form of a hyper-parameter for error messages (%g keeps 1e-09 visible).
-inline std::string format_param(double v) {
-  std::array<char, 32> buf{};
-  std::snprintf(buf.data(), buf.size(), "%g", v);
-  return buf.data();
 }
 
 /// Throws invalid_config unless β ∈ [0, 1).
