@@ -10,6 +10,7 @@ packages=(
   openmpi-bin libopenmpi-dev                     # MPI transport (fedpp::mpi)
   zlib1g-dev dataset-fashion-mnist               # the Fashion-MNIST simulation
   python3-numpy gnuplot-nox                      # benchmark peer, metric plots
+  libcli11-dev                                   # fedpp-privacy's flag parsing (CLI11)
   clang-format clang-tidy
 )
 missing=()
