@@ -2,7 +2,9 @@
 // aggregates, client metrics, chunk memory, failing trainers and client hosts that only listen to
 // the server. Each test plays a hostile client and checks the refusal is counted and costs the
 // honest clients nothing.
+#include "fedpp/detail/aligned_buffer.hpp"
 #include "fedpp/optim/fedopt.hpp"
+#include "fedpp/optim/server_momentum.hpp"
 #include "fedpp/orchestration/async_server.hpp"
 #include "fedpp/scheduling/fedasync.hpp"
 #include "fedpp/scheduling/fedbuff.hpp"
@@ -543,6 +545,36 @@ TEST(TrustBoundary, FedBuffRefusesADeltaWhoseFlushWouldOverflow) {
   std::vector<float> neg(3, -3e38F);
   EXPECT_TRUE(buff.apply(3, model, neg, 0));
   for (float v : model) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(TrustBoundary, MomentumStateOverflowIsRolledBack) {
+  scripted_trainer trainer;
+  for (client_id c = 0; c < 3; ++c) (*trainer.script)[c].value = 3e38F;
+  federation fed(3, trainer, toy_layout());
+  using momentum = fedpp::server_momentum<float>;
+  fedpp::server<float, fedpp::uniform_sampler, momentum> server(fedpp::flat_model<float>(toy_layout()),
+                                                                fedpp::uniform_sampler(3, 3),
+                                                                momentum(toy_layout().total_size(), 1.0, 0.9));
+  auto endpoint = fed.hub().server();
+  ASSERT_TRUE(server.run_round(endpoint).succeeded); // m = 3e38, model 3e38: finite
+  const auto m = server.run_round(endpoint);         // m = 0.9·3e38 + 3e38 overflows
+  EXPECT_FALSE(m.succeeded);
+  EXPECT_TRUE(m.aggregate_non_finite);
+  EXPECT_TRUE(server.optimizer().state_is_finite());
+  for (float v : server.model().span()) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(TrustBoundary, FedAdagradValidatesTheBetaItSaves) {
+  fedpp::fedopt_params params;
+  params.beta2 = std::nan("");
+  EXPECT_THROW((fedpp::fedopt<fedpp::fedopt_rule::adagrad, float>(4, params)), fedpp::invalid_config);
+}
+
+TEST(TrustBoundary, AlignedBufferRefusesASizeWhoseBytesWrap) {
+  using buffer = fedpp::detail::aligned_buffer<double>;
+  EXPECT_THROW(buffer((std::size_t{1} << 61) + 1), std::bad_array_new_length);
+  EXPECT_THROW(buffer(std::numeric_limits<std::size_t>::max(), fedpp::detail::uninitialized),
+               std::bad_array_new_length);
 }
 
 } // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <span>
@@ -60,6 +61,9 @@ private:
   };
   static std::unique_ptr<T[], deleter> allocate(std::size_t size) {
     if (size == 0) return nullptr;
+    // size · sizeof(T) must not wrap: a wrapped product would allocate a small block and every
+    // later write would run past it.
+    if (size > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
     return std::unique_ptr<T[], deleter>(
         static_cast<T*>(::operator new[](size * sizeof(T), std::align_val_t{buffer_alignment})));
   }

@@ -15,6 +15,7 @@
 #include "fedpp/config.hpp"
 #include "fedpp/detail/aligned_buffer.hpp"
 #include "fedpp/error.hpp"
+#include "fedpp/kernels/finite.hpp"
 #include "fedpp/kernels/simd.hpp"
 #include "fedpp/optim/detail/state_codec.hpp"
 #include "fedpp/optim/server_optimizer.hpp"
@@ -67,7 +68,10 @@ public:
   explicit fedopt(std::size_t size, fedopt_params params = {}) : params_(params), m_(size), v_(size) {
     detail::check_positive(name(), "learning rate η", params.learning_rate);
     detail::check_beta(name(), "β1", params.beta1);
-    if constexpr (Rule != fedopt_rule::adagrad) detail::check_beta(name(), "β2", params.beta2);
+    if constexpr (Rule != fedopt_rule::adagrad)
+      detail::check_beta(name(), "β2", params.beta2);
+    else if (!std::isfinite(params.beta2)) // unused, but saved with the state: must restore
+      throw invalid_config(std::string(name()) + ": β2 (unused) must be finite, got " + std::to_string(params.beta2));
     detail::check_positive(name(), "τ", params.tau);
     const auto v0 = static_cast<State>(params.tau * params.tau);
     for (auto& v : v_.span()) v = v0;
@@ -99,6 +103,11 @@ public:
   [[nodiscard]] std::span<const State> first_moment() const noexcept { return m_.span(); }
   /// Second moment v.
   [[nodiscard]] std::span<const State> second_moment() const noexcept { return v_.span(); }
+  /// True when m and v hold only finite values (a step with a huge finite delta can overflow v);
+  /// fedpp::server checks it after each step and restores the previous state when false.
+  [[nodiscard]] bool state_is_finite() const noexcept {
+    return kernels::all_finite(first_moment()) && kernels::all_finite(second_moment());
+  }
 
   /// Serialization hook: hands to_bytes() to `sink(std::span<const std::byte>)`.
   template <class Sink>

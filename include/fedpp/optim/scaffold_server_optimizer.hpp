@@ -40,6 +40,16 @@ public:
     kernels::scaled_accumulate(global.subspan(model_size_), value_type(1), delta.subspan(model_size_));
   }
 
+  /// The inner optimizer's state_is_finite() where it has one (true otherwise).
+  [[nodiscard]] bool state_is_finite() const noexcept {
+    if constexpr (requires(const Inner& i) {
+                    { i.state_is_finite() } -> std::convertible_to<bool>;
+                  })
+      return inner_.state_is_finite();
+    else
+      return true;
+  }
+
   /// D.
   [[nodiscard]] std::size_t model_size() const noexcept { return model_size_; }
   /// The optimizer of x (e.g. to save its state).

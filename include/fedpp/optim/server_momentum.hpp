@@ -7,6 +7,7 @@
 
 #include "fedpp/detail/aligned_buffer.hpp"
 #include "fedpp/error.hpp"
+#include "fedpp/kernels/finite.hpp"
 #include "fedpp/optim/detail/state_codec.hpp"
 #include "fedpp/optim/server_optimizer.hpp"
 #include "fedpp/tensor/dtype.hpp"
@@ -71,6 +72,9 @@ public:
   [[nodiscard]] double momentum() const noexcept { return momentum_; }
   /// The momentum buffer m.
   [[nodiscard]] std::span<const State> momentum_buffer() const noexcept { return m_.span(); }
+  /// True when the momentum buffer holds only finite values (fedpp::server checks it after each
+  /// step and restores the previous state when false).
+  [[nodiscard]] bool state_is_finite() const noexcept { return kernels::all_finite(momentum_buffer()); }
 
   /// Serialization hook: the state as bytes (see optim/detail/state_codec.hpp: kind 1, D,
   /// steps, η, β, then m) handed to `sink(std::span<const std::byte>)`.
