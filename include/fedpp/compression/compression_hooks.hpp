@@ -19,6 +19,7 @@
 #include "fedpp/compression/compressor.hpp"
 #include "fedpp/compression/decode.hpp"
 #include "fedpp/compression/error_feedback.hpp"
+#include "fedpp/kernels/finite.hpp"
 #include "fedpp/random/rng.hpp"
 #include "fedpp/transport/wire_format.hpp"
 
@@ -94,20 +95,26 @@ public:
     aggregate_.reset();
   }
 
-  /// fedpp::server: one accepted report. Throws malformed_message (not a compressed update of
-  /// this round and model) or rejected_update (the aggregator's refusal); state unchanged then.
-  void absorb_update(const wire::decoded_message& m, const model_layout& layout, std::uint64_t round) {
-    const compressed_update u = read_compressed_update(m, layout, round);
+  /// fedpp::server: one accepted report, with the weight the server admitted for it (its weight
+  /// policy applied: bounded or clipped). That weight is what the aggregator gets; the message's
+  /// own weight is not used. Throws malformed_message (not a compressed update of this round and
+  /// model) or rejected_update (the aggregator's refusal); state unchanged then.
+  void absorb_update(const wire::decoded_message& m, double weight, const model_layout& layout,
+                     std::uint64_t round) {
+    compressed_update u = read_compressed_update(m, layout, round);
+    u.weight = weight;
     if (!aggregate_) aggregate_.emplace(layout);
     aggregate_->accumulate(u);
   }
 
-  /// fedpp::server: the aggregator's result, or nothing when no report was absorbed.
+  /// fedpp::server: the aggregator's result, or nothing when no report was absorbed or the
+  /// result is not finite (the built-in aggregators' results always are; a custom A's may not be).
   [[nodiscard]] std::optional<flat_model<float>> finish_aggregate(const model_layout& /*layout*/,
                                                                   std::uint64_t /*round*/) {
     if (!aggregate_ || !aggregate_->can_report()) return std::nullopt;
     std::optional<flat_model<float>> out(std::move(*aggregate_).report());
     aggregate_.reset();
+    if (kernels::find_non_finite(std::span<const float>(out->span())) != out->size()) return std::nullopt;
     return out;
   }
 

@@ -18,6 +18,7 @@
 #pragma once
 
 #include "fedpp/compression/counter_hash.hpp"
+#include "fedpp/compression/detail/finite_bounds.hpp"
 #include "fedpp/compression/detail/kernels.hpp"
 #include "fedpp/compression/detail/payload_io.hpp"
 #include "fedpp/compression/payload_header.hpp"
@@ -30,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -172,7 +174,21 @@ public:
   }
 
   /// Parses and validates a sketch payload (throws malformed_message; never reads past the end).
+  /// The table it allocates is exactly the payload's cells (4 bytes each, all present); a
+  /// caller that will estimate coordinates (estimate_all, top_k allocate D floats) should use the
+  /// overload that checks D first.
   [[nodiscard]] static count_sketch deserialize(std::span<const std::byte> payload) {
+    return deserialize(payload, std::nullopt);
+  }
+  /// deserialize, refusing (invalid_config, before allocating anything) a sketch of vectors of
+  /// another dimension than `dimension`.
+  [[nodiscard]] static count_sketch deserialize(std::span<const std::byte> payload, std::size_t dimension) {
+    return deserialize(payload, std::optional<std::size_t>(dimension));
+  }
+
+private:
+  [[nodiscard]] static count_sketch deserialize(std::span<const std::byte> payload,
+                                                std::optional<std::size_t> dimension) {
     detail::byte_reader r(payload);
     const auto h = payload_header::read(r);
     if (h.scheme != payload_scheme::count_sketch)
@@ -189,15 +205,19 @@ public:
       detail::malformed("count_sketch: " + std::to_string(cells) + " cells need " +
                         std::to_string(4 * cells) + " bytes, the payload has " +
                         std::to_string(r.remaining()));
+    if (dimension && h.size != *dimension)
+      throw invalid_config("count_sketch::deserialize: the sketch is of " + std::to_string(h.size) +
+                           "-element vectors, expected " + std::to_string(*dimension));
     count_sketch s(h.param, h.chunk, h.size, seed);
-    for (auto& v : s.table_) {
-      v = r.f32("cell");
-      if (!std::isfinite(v)) detail::malformed("count_sketch: a cell is NaN or Inf");
+    for (std::size_t i = 0; i < s.table_.size(); ++i) {
+      s.table_[i] = r.f32("cell");
+      if (!std::isfinite(s.table_[i]))
+        detail::malformed("count_sketch: cell " + std::to_string(i) + " (row " + std::to_string(i / s.cols_) +
+                          ") is " + detail::show(s.table_[i]));
     }
     return s;
   }
 
-private:
   /// insert's loops: 64 coordinates' sign hashes at once, then one contiguous signed add per row.
   [[gnu::always_inline]] void insert_blocks(std::span<const float> x) noexcept {
     std::uint32_t h[block];
@@ -239,7 +259,9 @@ private:
   }
   static float median(float* v, std::size_t n) {
     std::sort(v, v + n);
-    return n % 2 == 1 ? v[n / 2] : 0.5F * (v[n / 2 - 1] + v[n / 2]);
+    // Halves first: the mean of two finite floats is finite (their sum may not be). Halving is
+    // exact above float's subnormal range, so this equals 0.5·(a + b) wherever that is finite.
+    return n % 2 == 1 ? v[n / 2] : 0.5F * v[n / 2 - 1] + 0.5F * v[n / 2];
   }
   static std::string shape(const count_sketch& s) {
     return std::to_string(s.rows_) + "x" + std::to_string(s.cols_) + " (D = " + std::to_string(s.dim_) +

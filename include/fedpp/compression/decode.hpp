@@ -4,9 +4,16 @@
 /// temporary (except the rotated quantizer, which needs one P-sized buffer for the inverse
 /// rotation). Every payload is validated completely before `acc` is touched: a malformed payload
 /// throws malformed_message and leaves `acc` unchanged; a well-formed payload of the wrong size
-/// throws invalid_config. Count sketches are not decoded here: sum them (sketch_aggregator).
+/// throws invalid_config (checked before anything the payload sizes is allocated).
+///
+/// Finite output: every decoder bounds the magnitudes it will add from the payload's scalars and
+/// the weight, and refuses (malformed_message) a payload that could make a finite `acc` infinite
+/// or NaN — so `acc` stays finite however many payloads are added (detail/finite_bounds.hpp). A
+/// payload a compressor produced always decodes into a zero accumulator with weight 1.
+/// Count sketches are not decoded here: sum them (sketch_aggregator).
 #pragma once
 
+#include "fedpp/compression/detail/finite_bounds.hpp"
 #include "fedpp/compression/detail/payload_io.hpp"
 #include "fedpp/compression/float_cast.hpp"
 #include "fedpp/compression/payload_header.hpp"
@@ -17,14 +24,19 @@
 #include "fedpp/error.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace fedpp::compression {
 
-/// acc += weight × decode(payload). See the file comment for the guarantees.
+/// acc += weight × decode(payload), `acc` finite. See the file comment for the guarantees; a
+/// non-finite weight throws invalid_config (acc unchanged).
 inline void decode_accumulate(std::span<const std::byte> payload, float weight, std::span<float> acc) {
+  if (!std::isfinite(weight))
+    throw invalid_config("decode_accumulate: weight " + detail::show(weight) + " is not finite");
   detail::byte_reader r(payload);
   const auto h = payload_header::read(r);
   switch (h.scheme) {

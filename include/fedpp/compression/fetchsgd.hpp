@@ -23,6 +23,7 @@
 
 #include "fedpp/compression/compressed_update.hpp"
 #include "fedpp/compression/count_sketch.hpp"
+#include "fedpp/compression/detail/finite_bounds.hpp"
 #include "fedpp/compression/payload_header.hpp"
 #include "fedpp/compression/sketch_aggregator.hpp"
 #include "fedpp/error.hpp"
@@ -54,13 +55,16 @@ public:
 
   [[nodiscard]] static constexpr payload_scheme scheme() noexcept { return payload_scheme::count_sketch; }
 
-  /// Appends S(x) as a count_sketch payload. Throws invalid_config (out unchanged) for NaN/Inf input.
+  /// Appends S(x) as a count_sketch payload. Throws invalid_config (out unchanged) for NaN/Inf
+  /// input or values so large that a bucket's sum overflows float.
   void compress(std::span<const float> x, std::uint64_t /*round seed: unused*/,
                 std::vector<std::byte>& out) const {
     if (kernels::find_non_finite(x) != x.size())
       throw invalid_config("sketch_compressor: the input holds NaN or Inf");
     count_sketch s(rows_, cols_, x.size(), seed_);
     s.insert(x);
+    if (!std::isfinite(detail::max_magnitude(s.table())))
+      throw invalid_config("sketch_compressor: a bucket's sum of the input's values overflows float");
     s.serialize(out);
   }
 
@@ -106,13 +110,16 @@ public:
     round_sum_.reset();
   }
 
-  /// fedpp::server: one accepted report. Adds w·S(Δ) to the round's sum. Throws
-  /// malformed_message (bad payload) or rejected_update (a sketch of another shape or seed, a bad
-  /// weight, NaN/Inf values); the sum is unchanged then.
-  void absorb_update(const wire::decoded_message& m, const model_layout& layout, std::uint64_t round) {
+  /// fedpp::server: one accepted report, with the weight the server admitted for it (its
+  /// weight policy applied; the message's own weight is not used). Adds weight·S(Δ) to the
+  /// round's sum. Throws malformed_message (bad payload) or rejected_update (a sketch of another
+  /// shape or seed — refused before its table is allocated —, a weight that is not finite and
+  /// > 0, NaN/Inf values, a dense delta whose sketch overflows float, cells that would overflow
+  /// the sum); the sum is unchanged then.
+  void absorb_update(const wire::decoded_message& m, double weight, const model_layout& layout,
+                     std::uint64_t round) {
     const std::size_t dim = layout.total_size();
     std::optional<count_sketch> sketch;
-    double weight = m.weight();
     if (m.header().encoding == wire::payload_encoding::dense) {
       const auto values = m.payload<float>(); // the server checked it against the layout
       const std::size_t bad = kernels::find_non_finite(values);
@@ -121,43 +128,59 @@ public:
                               "element " + std::to_string(bad) + " is " + std::to_string(values[bad]));
       sketch.emplace(s_.rows, s_.columns, dim, s_.seed);
       sketch->insert(values);
+      if (!std::isfinite(detail::max_magnitude(sketch->table())))
+        throw rejected_update(m.sender(), rejection_reason::non_finite,
+                              "sketching the dense update overflows float (a bucket's sum of its values)");
     } else {
-      const compressed_update u = read_compressed_update(m, layout, round);
-      sketch.emplace(count_sketch::deserialize(u.payload));
-      weight = u.weight;
+      const compressed_update u = read_compressed_update(m, layout, round); // D = dim checked
+      const auto h = peek_header(u.payload);
+      if (h.scheme == payload_scheme::count_sketch && (h.param != s_.rows || h.chunk != s_.columns))
+        throw rejected_update(m.sender(), rejection_reason::layout_mismatch,
+                              "a " + std::to_string(h.param) + " x " + std::to_string(h.chunk) +
+                                  " sketch, the round's sketches are " + std::to_string(s_.rows) + " x " +
+                                  std::to_string(s_.columns));
+      sketch.emplace(count_sketch::deserialize(u.payload, dim));
     }
     if (!round_sum_) round_sum_.emplace(s_.rows, s_.columns, dim, s_.seed);
-    round_sum_->accumulate({m.sender(), weight, &*sketch}); // rejects a sketch of another shape/seed
+    round_sum_->accumulate({m.sender(), weight, &*sketch}); // rejects a bad weight, shape or seed
   }
 
   /// fedpp::server: the round's mean delta — zero except at the k coordinates unsketched from the
-  /// error sketch — or nothing when no report was absorbed.
+  /// error sketch — or nothing when no report was absorbed or the step would not be finite (the
+  /// momentum or error sketch overflowing float). The step is computed on copies of the momentum
+  /// and error sketches, which replace them only when everything is finite: a refused round
+  /// leaves them exactly as they were.
   [[nodiscard]] std::optional<flat_model<float>> finish_aggregate(const model_layout& layout,
                                                                   std::uint64_t /*round*/) {
     if (!round_sum_ || !round_sum_->can_report()) return std::nullopt;
-    count_sketch mean = std::move(*round_sum_).report();
+    count_sketch mean = std::move(*round_sum_).report(); // finite (sketch_aggregator)
     round_sum_.reset();
+    auto finite = [](const count_sketch& s) { return std::isfinite(detail::max_magnitude(s.table())); };
+    std::optional<count_sketch> momentum = momentum_;
     if (s_.momentum > 0.0F) {
-      if (momentum_)
-        momentum_->scale(s_.momentum);
+      if (momentum)
+        momentum->scale(s_.momentum);
       else
-        momentum_.emplace(s_.rows, s_.columns, mean.dimension(), s_.seed);
-      *momentum_ += mean;
+        momentum.emplace(s_.rows, s_.columns, mean.dimension(), s_.seed);
+      *momentum += mean;
+      if (!finite(*momentum)) return std::nullopt;
     }
-    const count_sketch& step_sketch = momentum_ ? *momentum_ : mean;
-    if (error_)
-      *error_ += step_sketch;
-    else
-      error_.emplace(step_sketch);
+    const count_sketch& step_sketch = momentum ? *momentum : mean;
+    count_sketch error = error_ ? *error_ : step_sketch;
+    if (error_) error += step_sketch;
+    if (!finite(error)) return std::nullopt; // top-k needs finite estimates
 
     std::vector<std::uint32_t> indices;
     std::vector<float> values;
-    error_->top_k(std::min(s_.k, layout.total_size()), indices, values);
-    for (float& v : values) v *= s_.step;
+    error.top_k(std::min(s_.k, layout.total_size()), indices, values); // medians of finite cells: finite
+    for (float& v : values) v *= s_.step;                              // step ≤ 1: finite
     flat_model<float> delta(layout);
     for (std::size_t j = 0; j < indices.size(); ++j) delta.span()[indices[j]] = values[j];
     for (float& v : values) v = -v;
-    error_->insert_sparse(indices, values); // S_e −= S(Δ)
+    error.insert_sparse(indices, values); // S_e −= S(Δ)
+    if (!finite(error)) return std::nullopt;
+    momentum_ = std::move(momentum);
+    error_ = std::move(error);
     last_applied_ = indices.size();
     return delta;
   }

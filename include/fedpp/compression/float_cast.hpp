@@ -6,6 +6,7 @@
 /// Body after the common header (param = 0 fp16, 1 bf16): D × u16.
 #pragma once
 
+#include "fedpp/compression/detail/finite_bounds.hpp"
 #include "fedpp/compression/detail/kernels.hpp"
 #include "fedpp/compression/detail/payload_io.hpp"
 #include "fedpp/compression/payload_header.hpp"
@@ -102,22 +103,41 @@ private:
 
 namespace detail {
 
+/// Validates a float_cast payload and adds weight × its values to acc (acc unchanged on error).
+/// fp16 and bf16 both encode Inf and NaN (exponent all ones): refused. The largest finite values
+/// (65504 and ≈ 3.39e38) fit float, so only the weight can overflow an increment; the largest
+/// magnitude comes from the same validation pass (a max over the magnitude bits, which order
+/// like the magnitudes).
 inline void float_cast_decode_accumulate(const payload_header& h, byte_reader& r, float weight,
                                          std::span<float> acc) {
   if (h.param > 1)
     malformed("float_cast: format " + std::to_string(h.param) + " is not 0 (fp16) or 1 (bf16)");
   if (h.flags != 0 || h.chunk != 0) malformed("float_cast: nonzero flags or chunk");
-  if (2 * h.size != r.remaining())
+  if (2 * h.size != r.remaining()) // size ≤ 2^40: no overflow
     malformed("float_cast: " + std::to_string(h.size) + " elements need " + std::to_string(2 * h.size) +
               " body bytes, the payload has " + std::to_string(r.remaining()));
+  check_target(h, acc.size(), "decode_accumulate");
   const bool fp16 = h.param == 0;
   const auto* p = reinterpret_cast<const std::uint8_t*>(r.bytes(r.remaining(), "values").data());
-  const std::uint16_t inf = fp16 ? 0x7c00U : 0x7f80U;
+  const unsigned inf = fp16 ? 0x7c00U : 0x7f80U;
+  unsigned largest = 0; // largest magnitude, as bits
   for (std::size_t i = 0; i < h.size; ++i) {
-    const auto v = static_cast<std::uint16_t>(p[2 * i] | (p[2 * i + 1] << 8));
-    if ((v & inf) == inf) malformed("float_cast: element " + std::to_string(i) + " is Inf or NaN");
+    const unsigned v = (p[2 * i] | (p[2 * i + 1] << 8U)) & 0x7fffU;
+    largest = v > largest ? v : largest;
   }
-  check_target(h, acc.size(), "decode_accumulate");
+  if (largest >= inf)
+    for (std::size_t i = 0; i < h.size; ++i) {
+      const unsigned v = (p[2 * i] | (p[2 * i + 1] << 8U)) & 0x7fffU;
+      if (v >= inf)
+        malformed(std::string("float_cast: element ") + std::to_string(i) + " is " +
+                  (v == inf ? "Inf" : "NaN") + " (" + (fp16 ? "fp16" : "bf16") + " bits " +
+                  std::to_string(p[2 * i] | (p[2 * i + 1] << 8U)) + ")");
+    }
+  const auto top = static_cast<std::uint16_t>(largest);
+  // Every increment is fl(weight·value): one rounding.
+  require_headroom("float_cast", weight,
+                   std::fabs(static_cast<double>(fp16 ? from_fp16(top) : from_bf16(top))) * rounding_slack,
+                   acc);
   for (std::size_t i = 0; i < h.size; ++i) {
     const auto v = static_cast<std::uint16_t>(p[2 * i] | (p[2 * i + 1] << 8));
     acc[i] += weight * (fp16 ? from_fp16(v) : from_bf16(v));

@@ -12,6 +12,7 @@
 
 #include "fedpp/compression/bit_packing.hpp"
 #include "fedpp/compression/counter_hash.hpp"
+#include "fedpp/compression/detail/finite_bounds.hpp"
 #include "fedpp/compression/detail/kernels.hpp"
 #include "fedpp/compression/detail/payload_io.hpp"
 #include "fedpp/compression/payload_header.hpp"
@@ -27,6 +28,15 @@
 #include <vector>
 
 namespace fedpp::compression {
+
+namespace detail {
+/// Bound on every float the QSGD decoder computes for a bucket of norm ‖v‖ (weight 1): a code
+/// q ∈ [0, 2s] decodes as a + b·q with b = ‖v‖/s and a = −b·s, so the intermediate b·q reaches
+/// 2‖v‖ (the results stay within ±‖v‖); rounding_slack covers the roundings.
+[[nodiscard]] inline double qsgd_decode_bound(float norm) noexcept {
+  return 2.0 * static_cast<double>(norm) * rounding_slack;
+}
+} // namespace detail
 
 /// QSGD quantizer with s ∈ [1, 127] levels and bucket size `chunk` (0 = whole vector).
 class qsgd {
@@ -62,6 +72,11 @@ public:
       norms[c] = static_cast<float>(std::sqrt(s));
       if (!std::isfinite(norms[c]))
         throw invalid_config("qsgd: the norm of bucket " + std::to_string(c) + " overflows float");
+      if (!(detail::qsgd_decode_bound(norms[c]) <= detail::float_max))
+        throw invalid_config("qsgd: the norm " + detail::show(norms[c]) + " of bucket " + std::to_string(c) +
+                             " is too large to decode: the decoder's intermediates reach " +
+                             detail::show(detail::qsgd_decode_bound(norms[c])) +
+                             ", beyond float's largest value");
     }
     out.reserve(out.size() + payload_bytes(d));
     detail::byte_writer w(out);
@@ -89,25 +104,31 @@ private:
 
 namespace detail {
 
+/// Validates a QSGD payload and adds weight × its decoded vector to acc: sizes against the bytes
+/// present and the target before any allocation, norms finite ≥ 0 and the decoded magnitudes
+/// they bound against float's range (finite_bounds.hpp), every code ≤ 2s — all before acc is touched.
 inline void qsgd_decode_accumulate(const payload_header& h, byte_reader& r, float weight,
                                    std::span<float> acc) {
   const unsigned levels = h.param;
   if (levels < 1 || levels > 127) malformed("qsgd: " + std::to_string(levels) + " levels, expected 1..127");
   if (h.flags != 1) malformed("qsgd: unknown flags " + std::to_string(h.flags));
   const unsigned bits = qsgd::bits_for(levels);
-  const std::uint64_t d = h.size, chunks = chunk_count(d, h.chunk);
+  const std::uint64_t d = h.size, chunks = chunk_count(d, h.chunk); // d ≤ 2^40: no overflow below
   const std::uint64_t need = 4 * chunks + (d / 8) * bits + ((d % 8) * bits + 7) / 8;
   if (need != r.remaining())
     malformed("qsgd: " + std::to_string(d) + " elements need " + std::to_string(need) +
               " body bytes, the payload has " + std::to_string(r.remaining()));
-  std::vector<float> norms(chunks);
-  for (auto& n : norms) {
-    n = r.f32("norm");
-    if (!std::isfinite(n) || n < 0)
-      malformed("qsgd: bucket norm " + std::to_string(n) + " is not finite >= 0");
-  }
   check_target(h, acc.size(), "decode_accumulate");
-  std::vector<std::uint8_t> codes(d);
+  const std::byte* norms = r.bytes(4 * chunks, "norms").data();
+  double bound = 0;
+  for (std::uint64_t c = 0; c < chunks; ++c) {
+    const float n = load_le_f32(norms + 4 * c);
+    if (!std::isfinite(n) || n < 0)
+      malformed("qsgd: bucket " + std::to_string(c) + " has norm " + show(n) + ", not finite >= 0");
+    bound = std::max(bound, qsgd_decode_bound(n));
+  }
+  require_headroom("qsgd", weight, bound, acc);
+  std::vector<std::uint8_t> codes(d); // d = acc.size()
   unpack_bits(r.bytes(r.remaining(), "codes"), bits, codes);
   for (std::size_t i = 0; i < d; ++i)
     if (codes[i] > 2 * levels)
@@ -115,7 +136,7 @@ inline void qsgd_decode_accumulate(const payload_header& h, byte_reader& r, floa
                 " exceeds 2s = " + std::to_string(2 * levels));
   const std::size_t per = h.chunk == 0 ? d : h.chunk;
   for (std::uint64_t c = 0; c < chunks; ++c) {
-    const float b = weight * norms[c] / static_cast<float>(levels);
+    const float b = weight * load_le_f32(norms + 4 * c) / static_cast<float>(levels);
     const float a = -b * static_cast<float>(levels);
     dequantize_accumulate(codes.data() + c * per, std::min<std::size_t>(per, d - c * per), a, b,
                           acc.data() + c * per);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "fedpp/compression/counter_hash.hpp"
+#include "fedpp/compression/detail/finite_bounds.hpp"
 #include "fedpp/compression/detail/kernels.hpp"
 #include "fedpp/compression/detail/payload_io.hpp"
 #include "fedpp/compression/payload_header.hpp"
@@ -110,10 +111,20 @@ public:
     }
   }
 
-  /// Appends a sparse payload of x at ascending `idx`, values multiplied by `scale`.
+  /// Appends a sparse payload of x at ascending `idx`, values multiplied by `scale`. Throws
+  /// invalid_config (out unchanged) when a value times `scale` is not finite or too close to
+  /// float's largest value to decode (random-k's D/k can push a large value over it).
   static void encode(std::span<const float> x, std::span<const std::uint32_t> idx, float scale,
                      std::vector<std::byte>& out) {
     const std::size_t d = x.size();
+    for (std::size_t j = 0; j < idx.size(); ++j) {
+      const float v = x[idx[j]] * scale;
+      if (!(std::fabs(static_cast<double>(v)) * detail::rounding_slack <= detail::float_max))
+        throw invalid_config("sparsifier: element " + std::to_string(idx[j]) + " = " +
+                             detail::show(x[idx[j]]) + " times the scale " + detail::show(scale) + " is " +
+                             detail::show(v) + ", beyond what a payload can carry (float's largest value " +
+                             detail::show(detail::float_max) + ")");
+    }
     std::size_t varint_bytes = 0;
     for (std::size_t j = 0; j < idx.size(); ++j)
       varint_bytes += detail::varint_size(j == 0 ? idx[0] : idx[j] - idx[j - 1]);
@@ -156,18 +167,21 @@ private:
 
 namespace detail {
 
-/// Reads and validates the indices and values of a sparse payload (all of it, before any use).
-inline void sparse_read(const payload_header& h, byte_reader& r, std::vector<std::uint32_t>& idx,
-                        std::vector<float>& values) {
+/// Reads and validates the indices and values of a sparse payload (all of it, before any use) for
+/// a target of `target` elements: k against D and the bytes present, then the target, before
+/// anything is allocated (so at most k ≤ D indices and values are). Returns max |value|.
+inline double sparse_read(const payload_header& h, byte_reader& r, std::size_t target,
+                          std::vector<std::uint32_t>& idx, std::vector<float>& values) {
   if (h.param > 1) malformed("sparse: index encoding " + std::to_string(h.param) + " is not 0 or 1");
   if (h.flags != 0 || h.chunk != 0) malformed("sparse: nonzero flags or chunk");
   const std::uint64_t d = h.size;
   if (d >= (std::uint64_t{1} << 32)) malformed("sparse: " + std::to_string(d) + " elements exceed 2^32");
   const std::uint64_t k = r.u64("k");
   if (k > d) malformed("sparse: k = " + std::to_string(k) + " exceeds D = " + std::to_string(d));
-  if (k > r.remaining() / 4)
+  if (k > r.remaining() / 4) // k < 2^32, so 4·k cannot overflow in the messages either
     malformed("sparse: k = " + std::to_string(k) + " values need " + std::to_string(4 * k) + " bytes, only " +
               std::to_string(r.remaining()) + " left");
+  check_target(h, target, "decode_accumulate");
   idx.clear();
   idx.reserve(k);
   if (h.param == static_cast<std::uint8_t>(index_encoding::bitmask)) {
@@ -195,8 +209,10 @@ inline void sparse_read(const payload_header& h, byte_reader& r, std::vector<std
       if (j > 0 && gap == 0)
         malformed("sparse: index " + std::to_string(j) + " repeats index " + std::to_string(at) +
                   " (indices must increase)");
+      // gap < d first, so at + gap (both < 2^32) cannot overflow
       if (gap >= d || (j > 0 ? at + gap : gap) >= d)
-        malformed("sparse: index " + std::to_string(j) + " = " + std::to_string(j > 0 ? at + gap : gap) +
+        malformed("sparse: index " + std::to_string(j) + " = " +
+                  (gap >= d ? "previous + " + std::to_string(gap) : std::to_string(j > 0 ? at + gap : gap)) +
                   " is out of range for D = " + std::to_string(d));
       at = j > 0 ? at + gap : gap;
       idx.push_back(static_cast<std::uint32_t>(at));
@@ -209,18 +225,25 @@ inline void sparse_read(const payload_header& h, byte_reader& r, std::vector<std
     malformed("sparse: " + std::to_string(k) + " values need " + std::to_string(4 * k) + " bytes, " +
               std::to_string(r.remaining()) + " left");
   values.resize(k);
+  double largest = 0;
   for (std::size_t j = 0; j < k; ++j) {
     values[j] = r.f32("value");
-    if (!std::isfinite(values[j])) malformed("sparse: value " + std::to_string(j) + " is NaN or Inf");
+    if (!std::isfinite(values[j]))
+      malformed("sparse: value " + std::to_string(j) + " (index " + std::to_string(idx[j]) + ") is " +
+                show(values[j]));
+    largest = std::max(largest, std::fabs(static_cast<double>(values[j])));
   }
+  return largest;
 }
 
+/// Validates a sparse payload and adds weight × its decoded vector to acc (acc unchanged on error).
 inline void sparse_decode_accumulate(const payload_header& h, byte_reader& r, float weight,
                                      std::span<float> acc) {
   std::vector<std::uint32_t> idx;
   std::vector<float> values;
-  sparse_read(h, r, idx, values);
-  check_target(h, acc.size(), "decode_accumulate");
+  const double largest = sparse_read(h, r, acc.size(), idx, values);
+  // Every increment is fl(weight·value) (or one fused multiply-add): one rounding.
+  require_headroom("sparse", weight, largest * rounding_slack, acc);
   for (std::size_t j = 0; j < idx.size(); ++j) acc[idx[j]] += weight * values[j];
 }
 

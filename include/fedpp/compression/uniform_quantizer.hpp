@@ -15,6 +15,7 @@
 #pragma once
 
 #include "fedpp/compression/bit_packing.hpp"
+#include "fedpp/compression/detail/finite_bounds.hpp"
 #include "fedpp/compression/detail/kernels.hpp"
 #include "fedpp/compression/detail/payload_io.hpp"
 #include "fedpp/compression/hadamard_rotation.hpp"
@@ -31,6 +32,17 @@
 #include <vector>
 
 namespace fedpp::compression {
+
+namespace detail {
+/// Bound on every float the uniform decoder computes for one chunk, for weight 1 and before any
+/// inverse rotation: codes decode to min + q·step, q ∈ [0, L], evaluated as a + b·q, so the
+/// intermediates are a = min and b·q ≤ L·step, and the results lie between min and
+/// min + L·step; rounding_slack covers the roundings, the weight's included.
+[[nodiscard]] inline double uniform_chunk_bound(float min, float step, unsigned levels) noexcept {
+  const double lo = min, span = static_cast<double>(levels) * static_cast<double>(step);
+  return std::max({std::fabs(lo), span, std::fabs(lo + span)}) * rounding_slack;
+}
+} // namespace detail
 
 /// How a value between two levels picks one.
 enum class rounding : std::uint8_t {
@@ -109,6 +121,17 @@ public:
                              std::to_string(range.hi) + "] of chunk " + std::to_string(c) +
                              " overflows float");
       }
+      // What the decoder will compute must stay finite too (it refuses payloads where it would not).
+      const double decoded = detail::uniform_chunk_bound(lo, step, levels) *
+                             (rotate_ ? hadamard_rotation::intermediate_growth(n) : 1.0);
+      if (!(decoded <= detail::float_max)) {
+        out.resize(start);
+        throw invalid_config(
+            "uniform_quantizer: chunk " + std::to_string(c) + " (range [" + detail::show(range.lo) + ", " +
+            detail::show(range.hi) + "]) would decode to magnitudes up to " + detail::show(decoded) +
+            (rotate_ ? " through the inverse rotation of " + std::to_string(n) + " elements" : "") +
+            ", beyond float's largest value " + detail::show(detail::float_max));
+      }
       detail::store_le(scales_out + 8 * c, std::bit_cast<std::uint32_t>(lo));
       detail::store_le(scales_out + 8 * c + 4, std::bit_cast<std::uint32_t>(step));
       const float inv = step > 0 ? 1.0F / step : 0.0F;
@@ -154,7 +177,11 @@ private:
 
 namespace detail {
 
-/// Validates a uniform payload and adds weight × its decoded vector to acc.
+/// Validates a uniform payload and adds weight × its decoded vector to acc. Everything read from
+/// the payload is checked before acc is touched: the sizes against the bytes present and the
+/// target (before any allocation), every min and step finite with step ≥ 0, and the decoded
+/// magnitudes, bounded from those scalars, against float's range (finite_bounds.hpp) — so the
+/// per-element loops need no check of their own.
 inline void uniform_decode_accumulate(const payload_header& h, byte_reader& r, float weight,
                                       std::span<float> acc) {
   const unsigned bits = h.param;
@@ -162,7 +189,7 @@ inline void uniform_decode_accumulate(const payload_header& h, byte_reader& r, f
     malformed("uniform: bit width " + std::to_string(bits) + " is not one of 1, 2, 4, 8");
   if ((h.flags & ~3U) != 0) malformed("uniform: unknown flags " + std::to_string(h.flags));
   const bool rotated = (h.flags & 2U) != 0;
-  const std::uint64_t d = h.size;
+  const std::uint64_t d = h.size; // ≤ 2^40 (payload_header::read), so nothing below overflows
   const std::uint64_t n = rotated && d > 1 ? std::bit_ceil(d) : d;
   const std::uint64_t chunks = chunk_count(n, h.chunk);
   const std::uint64_t rotation_seed = rotated ? r.u64("rotation seed") : 0;
@@ -171,19 +198,38 @@ inline void uniform_decode_accumulate(const payload_header& h, byte_reader& r, f
     malformed("uniform: " + std::to_string(d) + " elements of " + std::to_string(bits) + " bits in " +
               std::to_string(chunks) + " chunks need " + std::to_string(need) +
               " body bytes, the payload has " + std::to_string(r.remaining()));
-  std::vector<float> scales(2 * chunks);
-  for (auto& s : scales) s = r.f32("scale");
-  for (std::uint64_t c = 0; c < chunks; ++c)
-    if (!std::isfinite(scales[2 * c]) || !std::isfinite(scales[2 * c + 1]) || scales[2 * c + 1] < 0)
-      malformed("uniform: chunk " + std::to_string(c) + " has min " + std::to_string(scales[2 * c]) +
-                " and step " + std::to_string(scales[2 * c + 1]) + " (must be finite, step >= 0)");
   check_target(h, acc.size(), "decode_accumulate");
+  const std::byte* scales = r.bytes(8 * chunks, "scales").data();
+  const auto levels = static_cast<unsigned>((1U << bits) - 1U);
+  double bound = 0; // of every decoded magnitude (weight 1, before the inverse rotation)
+  for (std::uint64_t c = 0; c < chunks; ++c) {
+    const float min = load_le_f32(scales + 8 * c), step = load_le_f32(scales + 8 * c + 4);
+    if (!std::isfinite(min) || !std::isfinite(step) || step < 0)
+      malformed("uniform: chunk " + std::to_string(c) + " has min " + show(min) + " and step " + show(step) +
+                " (must be finite, step >= 0)");
+    const double b = uniform_chunk_bound(min, step, levels);
+    if (!(b <= float_max))
+      malformed("uniform: chunk " + std::to_string(c) + " has min " + show(min) + " and step " + show(step) +
+                ": min + " + std::to_string(levels) + "·step reaches " + show(b) +
+                " (with rounding), beyond float's largest value " + show(float_max));
+    bound = std::max(bound, b);
+  }
+  if (rotated) {
+    const double grown = bound * hadamard_rotation::intermediate_growth(n);
+    if (!(grown <= float_max))
+      malformed("uniform: the inverse rotation of " + std::to_string(n) +
+                " elements sums decoded magnitudes up to " + show(bound) + " into values up to " +
+                show(grown) + ", beyond float's largest value " + show(float_max));
+    require_headroom("uniform", weight, bound * hadamard_rotation::output_growth(n), acc);
+  } else {
+    require_headroom("uniform", weight, bound, acc);
+  }
   const auto packed = r.bytes(r.remaining(), "codes");
   std::vector<float> rotated_buf;
   std::span<float> target = acc;
   float w = weight;
   if (rotated) {
-    rotated_buf.assign(n, 0.0F);
+    rotated_buf.assign(n, 0.0F); // n < 2·acc.size(), checked above
     target = rotated_buf;
     w = 1.0F;
   }
@@ -192,7 +238,7 @@ inline void uniform_decode_accumulate(const payload_header& h, byte_reader& r, f
   const auto* bytes8 = reinterpret_cast<const std::uint8_t*>(packed.data());
   for (std::uint64_t c = 0; c < chunks; ++c) {
     const std::size_t begin = c * per, end = std::min<std::size_t>(n, begin + per);
-    const float a = w * scales[2 * c], b = w * scales[2 * c + 1];
+    const float a = w * load_le_f32(scales + 8 * c), b = w * load_le_f32(scales + 8 * c + 4);
     for (std::size_t i = begin; i < end;) {
       const std::size_t len = std::min(code_block, end - i);
       if (bits == 8) {

@@ -23,6 +23,13 @@ inline void store_le(std::byte* p, std::uint32_t v) noexcept {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xffU);
 }
 
+/// Reads the little-endian float at p (4 bytes the caller has bounds-checked).
+[[nodiscard]] inline float load_le_f32(const std::byte* p) noexcept {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | std::to_integer<std::uint32_t>(p[i]);
+  return std::bit_cast<float>(v);
+}
+
 /// Appends little-endian fields to a byte vector.
 class byte_writer {
 public:
