@@ -133,7 +133,7 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
       result.bytes_up += m.size();
       const auto d = fedpp::wire::decode(m);
       if (scheme == "sketch") {
-        fetchsgd.absorb_update(d, layout, r); // summed: no per-client sketch is kept
+        fetchsgd.absorb_update(d, d.weight(), layout, r); // summed: no per-client sketch is kept
       } else if (scheme == "none") {
         dense.accumulate(
             fedpp::client_update<float>::from_flat(c, layout, d.template payload<float>(), d.weight()));
