@@ -28,7 +28,8 @@ struct round_metrics {
   std::size_t metrics_refused = 0;   ///< client metric values dropped (non-finite, too large, too many keys)
   std::size_t over_budget = 0;       ///< partial (chunked) messages dropped for exceeding the memory budget
   std::size_t client_failures = 0;   ///< clients that reported a local failure (their trainer threw)
-  bool aggregate_non_finite = false; ///< the round's mean or the stepped model was not finite: round failed
+  bool aggregate_non_finite = false; ///< the round's mean or the stepped model (or optimizer state) was
+                                     ///< not finite, or hooks that aggregate gave no mean: round failed
   std::size_t stale = 0;          ///< reports for an earlier round (asynchronous: applied with a discount)
   std::uint64_t bytes_down = 0;   ///< server → clients
   std::uint64_t bytes_up = 0;     ///< clients → server (every received message, refused ones too)

@@ -560,6 +560,8 @@ private:
           m.succeeded = true;
           m.client_metrics = s.client_metrics.means();
         }
+      } else if constexpr (hooks_absorb_updates) {
+        m.aggregate_non_finite = true; // reports absorbed, yet the hooks had no (finite) mean to give
       }
     } else if (releases_failed_rounds()) {
       release_without_quorum(report_mean(s), s);
