@@ -4,6 +4,8 @@
 // from different distributions: non-IID). Local training is ordinary user code: a few epochs of
 // gradient descent on the client's own data. fedpp samples clients, ships the model over the
 // in-process transport, aggregates the updates with streaming FedAvg and prints each round.
+#include "example_cli.hpp"
+
 #include "fedpp/orchestration/in_process_federation.hpp"
 #include "fedpp/orchestration/server.hpp"
 #include "fedpp/random/distributions.hpp"
@@ -59,9 +61,7 @@ struct linear_trainer {
   }
 };
 
-} // namespace
-
-int main() {
+int run(std::size_t rounds) {
   // Private data: client k's inputs are centred at k/10 (non-IID), labels from one true model.
   fedpp::rng gen(2024);
   std::vector<float> true_w(num_features);
@@ -99,7 +99,7 @@ int main() {
   });
 
   std::printf("round  sampled  reported  train_loss  |w - w*|  bytes_down  bytes_up\n");
-  for (int round = 0; round < 30; ++round) {
+  for (std::size_t round = 0; round < rounds; ++round) {
     const auto m = server.run_round(federation.server_endpoint());
     std::printf("%5llu  %7zu  %8zu  %10.4f  %8.4f  %10llu  %8llu\n", static_cast<unsigned long long>(m.round),
                 m.sampled, m.reported, m.client_metrics.at("train_loss"), m.evaluation.at("weight_error"),
@@ -107,4 +107,15 @@ int main() {
   }
   std::printf("final bias %.3f (true 0.5)\n", server.model().tensor("b")[0]);
   return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::size_t rounds = 30;
+  example_cli::command_line cli("01_fedavg_in_process: FedAvg over 20 in-process clients with a hand-written "
+                                "linear model");
+  cli.count("--rounds", rounds, "rounds");
+  if (const auto status = cli.parse(argc, argv)) return *status;
+  return example_cli::guarded([&] { return run(rounds); });
 }

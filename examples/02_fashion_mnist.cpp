@@ -9,19 +9,19 @@
 
 #include "fedpp/orchestration/in_process_federation.hpp"
 
-int main(int argc, char** argv) try {
-  const auto o = fmnist_job::parse(argc, argv);
-  return fmnist_job::with_model(o, [&]<class Model>(const Model&) {
-    const fmnist_job::setup<Model> job(o);
-    fedpp::in_process_federation<float, fmnist_job::trainer<Model>> federation(
-        job.clients, fmnist_job::trainer<Model>{&job, o.seed}, job.model.layout(), o.hosts);
-    fmnist_job::run_server(o, job, federation.server_endpoint());
-    return 0;
+int main(int argc, char** argv) {
+  fmnist_job::options o;
+  example_cli::command_line cli("02_fashion_mnist: federated training on Fashion-MNIST, simulated clients in "
+                                "one process");
+  fmnist_job::add_flags(cli, o, fmnist_job::all_flags());
+  if (const auto status = cli.parse(argc, argv)) return *status;
+  return fmnist_job::guarded([&] {
+    return fmnist_job::with_model(o, [&]<class Model>(const Model&) {
+      const fmnist_job::setup<Model> job(o);
+      fedpp::in_process_federation<float, fmnist_job::trainer<Model>> federation(
+          job.clients, fmnist_job::trainer<Model>{&job, o.seed}, job.model.layout(), o.hosts);
+      fmnist_job::run_server(o, job, federation.server_endpoint());
+      return 0;
+    });
   });
-} catch (const fedpp::simulation::dataset_not_found& e) {
-  std::fprintf(stderr, "%s\n", e.what());
-  return 2;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "error: %s\n", e.what());
-  return 1;
 }

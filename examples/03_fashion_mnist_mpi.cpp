@@ -13,8 +13,7 @@
 
 namespace {
 
-int run(int argc, char** argv) {
-  const auto o = fmnist_job::parse(argc, argv);
+int run(const fmnist_job::options& o) {
   return fmnist_job::with_model(o, [&]<class Model>(const Model&) {
     const fmnist_job::setup<Model> job(o);
     fedpp::mpi_transport transport;
@@ -45,14 +44,20 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
-  int rc = 0;
-  try {
-    rc = run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    rc = 1;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  fmnist_job::options o;
+  example_cli::command_line cli("03_fashion_mnist_mpi: the Fashion-MNIST job of example 02 over MPI (rank 0: "
+                                "server, ranks 1..P-1: clients)");
+  fmnist_job::add_flags(cli, o, fmnist_job::all_flags());
+  // Every rank reads the same flags and comes to the same answer; rank 0 alone prints help or
+  // the refusal, and every rank leaves with its status.
+  if (const auto status = cli.parse(argc, argv, rank == 0)) {
+    MPI_Finalize();
+    return *status;
   }
-  if (rc != 0) MPI_Abort(MPI_COMM_WORLD, rc);
+  const int rc = fmnist_job::guarded([&] { return run(o); });
+  if (rc != 0) MPI_Abort(MPI_COMM_WORLD, rc); // the other ranks may be waiting for this one
   MPI_Finalize();
   return rc;
 }

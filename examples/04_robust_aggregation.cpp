@@ -8,6 +8,7 @@
 //
 //   04_robust_aggregation --aggregator median --attack signflip --fraction 0.2 --rounds 20
 //   04_robust_aggregation --aggregator fedavg --attack alie --alie-z 3   (z beyond the paper's)
+#include "example_cli.hpp"
 #include "fashion_mnist_job.hpp"
 
 #include "fedpp/aggregation/robust/robust.hpp"
@@ -31,57 +32,56 @@ struct flags {
   std::string aggregator = "fedavg", attack = "none";
   double fraction = 0.2, flip_scale = 1.0, trim = 0.2, max_norm = 1.0, boost = 10, sigma = 1.0;
   std::optional<double> alie_z; // default: Baruch et al.'s z for (clients per round, f)
-  std::size_t clients = 20, per_round = 20, rounds = 20, f = 4, eval_every = 5, hosts = 2;
-  double lr = 0.1;
-  std::uint64_t seed = 1;
-  std::string csv;
+  std::size_t f = 4;
+  fmnist_job::options job; // clients, clients per round, rounds, lr, seed, ... (defaults below)
+
+  flags() {
+    job.model = "softmax";
+    job.partition = "iid";
+    job.clients = 20;
+    job.clients_per_round = 20;
+    job.rounds = 20;
+    job.eval_every = 5;
+    job.hosts = 2;
+    job.learning_rate = 0.1;
+  }
 };
 
-flags parse(int argc, char** argv) {
-  flags o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--aggregator")
-      o.aggregator = v;
-    else if (k == "--attack")
-      o.attack = v;
-    else if (k == "--fraction")
-      o.fraction = std::stod(v);
-    else if (k == "--alie-z")
-      o.alie_z = std::stod(v);
-    else if (k == "--flip-scale")
-      o.flip_scale = std::stod(v);
-    else if (k == "--trim")
-      o.trim = std::stod(v);
-    else if (k == "--max-norm")
-      o.max_norm = std::stod(v);
-    else if (k == "--boost")
-      o.boost = std::stod(v);
-    else if (k == "--sigma")
-      o.sigma = std::stod(v);
-    else if (k == "--clients")
-      o.clients = std::stoul(v);
-    else if (k == "--clients-per-round")
-      o.per_round = std::stoul(v);
-    else if (k == "--rounds")
-      o.rounds = std::stoul(v);
-    else if (k == "--f")
-      o.f = std::stoul(v);
-    else if (k == "--eval-every")
-      o.eval_every = std::stoul(v);
-    else if (k == "--hosts")
-      o.hosts = std::stoul(v);
-    else if (k == "--lr")
-      o.lr = std::stod(v);
-    else if (k == "--seed")
-      o.seed = std::stoull(v);
-    else if (k == "--csv")
-      o.csv = v;
-    else
-      throw std::invalid_argument("unknown flag " + k);
-  }
-  if (argc % 2 == 0) throw std::invalid_argument("flags come in pairs: --name value");
-  return o;
+/// Registers the flags on `cli`, bound to `o` (its values are the defaults).
+/// Returns --alie-z's option (its count says whether it was given).
+const CLI::Option* add_flags(example_cli::command_line& cli, flags& o, double& alie_z) {
+  namespace within = example_cli::within;
+  using fmnist_job::flag;
+  cli.choice("--aggregator", o.aggregator, "aggregation rule",
+             {"fedavg", "median", "trimmed", "krum", "multikrum", "bulyan", "geomed", "normbound"});
+  cli.choice("--attack", o.attack, "what the attackers do",
+             {"none", "signflip", "alie", "labelflip", "gaussian", "scaling"});
+  cli.real("--fraction", o.fraction, "fraction of the clients that attack", within::probability);
+  const CLI::Option* alie_z_flag =
+      cli.real("--alie-z", alie_z,
+               "ALIE shift z (default: Baruch et al.'s z for the clients per round and f)", within::finite)
+          ->default_str("paper's z");
+  cli.real("--flip-scale", o.flip_scale, "sign flip: magnitude of the flipped update", within::positive);
+  cli.real("--trim", o.trim, "trimmed mean: fraction cut from each side", within::below_half);
+  cli.real("--max-norm", o.max_norm, "norm bounding: largest accepted update norm", within::positive);
+  cli.real("--boost", o.boost, "scaling attack: factor gamma", within::positive);
+  cli.real("--sigma", o.sigma, "Gaussian attack: standard deviation of the noise", within::non_negative);
+  cli.count("--f", o.f, "Byzantine clients tolerated by krum, multikrum and bulyan", std::size_t{0},
+            fmnist_job::max_clients);
+  fmnist_job::add_flags(cli, o.job,
+                        {flag::clients, flag::clients_per_round, flag::rounds, flag::eval_every, flag::hosts,
+                         flag::lr, flag::seed, flag::csv});
+  cli.check([&o] {
+    const std::size_t n = o.job.clients_per_round; // updates per round (no dropouts)
+    if ((o.aggregator == "krum" || o.aggregator == "multikrum") && n <= 2 * o.f + 2)
+      example_cli::refuse("--f", std::to_string(o.f) + " is too large for " + o.aggregator + ": needs " +
+                                     "--clients-per-round > 2f + 2, got " + std::to_string(n));
+    if (o.aggregator == "bulyan" && n < 4 * o.f + 3)
+      example_cli::refuse("--f", std::to_string(o.f) +
+                                     " is too large for bulyan: needs --clients-per-round >= " +
+                                     "4f + 3, got " + std::to_string(n));
+  });
+  return alie_z_flag;
 }
 
 // Honest and attacking clients in one hook type: sign flip / scaling / Gaussian noise.
@@ -100,22 +100,22 @@ template <class Agg>
 double run(const flags& o, const fmnist_job::setup<model_type>& job, const trainer_fn& trainer,
            const attack_hooks& hooks, std::function<Agg(const fedpp::model_layout&)> factory) {
   fedpp::in_process_federation<float, trainer_fn, attack_hooks> federation(
-      job.clients, trainer, job.model.layout(), o.hosts, hooks);
+      job.clients, trainer, job.model.layout(), o.job.hosts, hooks);
   fedpp::server_options so;
-  so.client_config.learning_rate = o.lr;
+  so.client_config.learning_rate = o.job.learning_rate;
   so.client_config.batch_size = 32;
   so.client_config.local_epochs = 1;
-  so.seed = o.seed;
+  so.seed = o.job.seed;
   fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, Agg> server(
-      job.model.make_parameters(o.seed), fedpp::uniform_sampler(o.clients, o.per_round), {}, so, {}, {},
-      std::move(factory));
+      job.model.make_parameters(o.job.seed), fedpp::uniform_sampler(o.job.clients, o.job.clients_per_round),
+      {}, so, {}, {}, std::move(factory));
   std::unique_ptr<sim::csv_writer> csv;
-  if (!o.csv.empty())
-    csv = std::make_unique<sim::csv_writer>(o.csv, std::vector<std::string>{"round", "accuracy"});
+  if (!o.job.csv.empty())
+    csv = std::make_unique<sim::csv_writer>(o.job.csv, std::vector<std::string>{"round", "accuracy"});
   double accuracy = 0;
-  for (std::size_t r = 0; r < o.rounds; ++r) {
+  for (std::size_t r = 0; r < o.job.rounds; ++r) {
     const auto m = server.run_round(federation.server_endpoint());
-    if ((r + 1) % o.eval_every == 0 || r + 1 == o.rounds) {
+    if ((r + 1) % o.job.eval_every == 0 || r + 1 == o.job.rounds) {
       accuracy = sim::evaluate(job.model, server.model().span(), job.data.test).accuracy;
       std::printf("round %3zu  accuracy %.4f  reported %zu  rejected %zu%s\n", r + 1, accuracy, m.reported,
                   m.rejected, m.succeeded ? "" : "  (failed)");
@@ -125,21 +125,15 @@ double run(const flags& o, const fmnist_job::setup<model_type>& job, const train
   return accuracy;
 }
 
-} // namespace
-
-int main(int argc, char** argv) try {
-  const flags o = parse(argc, argv);
-  fmnist_job::options jo;
-  jo.model = "softmax";
-  jo.partition = "iid";
-  jo.clients = o.clients;
-  jo.seed = o.seed;
+int run_example(const flags& o) {
+  const fmnist_job::options& jo = o.job;
   const fmnist_job::setup<model_type> job(jo);
-  const fedpp::attacks::attacker_set attackers(job.clients, o.attack == "none" ? 0.0 : o.fraction, o.seed);
+  const fedpp::attacks::attacker_set attackers(job.clients, o.attack == "none" ? 0.0 : o.fraction, jo.seed);
   std::printf("fedpp robust aggregation: %s vs %s, %zu of %zu clients attack, %zu per round, %zu rounds\n",
-              o.aggregator.c_str(), o.attack.c_str(), attackers.size(), o.clients, o.per_round, o.rounds);
+              o.aggregator.c_str(), o.attack.c_str(), attackers.size(), jo.clients, jo.clients_per_round,
+              jo.rounds);
 
-  trainer_fn trainer = fmnist_job::trainer<model_type>{&job, o.seed};
+  trainer_fn trainer = fmnist_job::trainer<model_type>{&job, jo.seed};
   attack_hooks hooks;
   std::optional<fmnist_job::setup<model_type>> poisoned;
   if (o.attack == "signflip")
@@ -147,11 +141,11 @@ int main(int argc, char** argv) try {
   else if (o.attack == "scaling")
     hooks.scale = fedpp::attacks::scaling_attack{attackers, o.boost};
   else if (o.attack == "gaussian")
-    hooks.noise = fedpp::attacks::gaussian_noise_attack{attackers, o.sigma, true, o.seed};
+    hooks.noise = fedpp::attacks::gaussian_noise_attack{attackers, o.sigma, true, jo.seed};
   else if (o.attack == "alie") {
     const std::size_t expected_attackers =
-        std::max<std::size_t>(1, attackers.size() * o.per_round / o.clients);
-    const double z = o.alie_z ? *o.alie_z : fedpp::attacks::alie_z(o.per_round, expected_attackers);
+        std::max<std::size_t>(1, attackers.size() * jo.clients_per_round / jo.clients);
+    const double z = o.alie_z ? *o.alie_z : fedpp::attacks::alie_z(jo.clients_per_round, expected_attackers);
     std::printf("ALIE z = %.3f\n", z);
     trainer =
         fedpp::attacks::alie_trainer<float, trainer_fn>(trainer, attackers, fedpp::attacks::alie_shift{z});
@@ -159,10 +153,9 @@ int main(int argc, char** argv) try {
     poisoned.emplace(jo);
     poisoned->data.train = fedpp::attacks::flip_labels(job.data.train, fedpp::attacks::reversed_labels(10));
     trainer = fedpp::attacks::attacker_router<float, trainer_fn, trainer_fn>(
-        trainer, trainer_fn(fmnist_job::trainer<model_type>{&*poisoned, o.seed}), attackers);
+        trainer, trainer_fn(fmnist_job::trainer<model_type>{&*poisoned, jo.seed}), attackers);
   } else if (o.attack != "none")
     throw std::invalid_argument("unknown attack " + o.attack);
-
   const std::size_t f = o.f;
   double accuracy = 0;
   using fedpp::model_layout;
@@ -178,7 +171,8 @@ int main(int argc, char** argv) try {
     });
   else if (o.aggregator == "krum" || o.aggregator == "multikrum")
     accuracy = run<fedpp::krum<float>>(o, job, trainer, hooks, [&](const model_layout& l) {
-      return fedpp::krum<float>(l, fedpp::krum_rule(f, o.aggregator == "krum" ? 1 : o.per_round - f));
+      return fedpp::krum<float>(l,
+                                fedpp::krum_rule(f, o.aggregator == "krum" ? 1 : jo.clients_per_round - f));
     });
   else if (o.aggregator == "bulyan")
     accuracy = run<fedpp::bulyan<float>>(o, job, trainer, hooks, [&](const model_layout& l) {
@@ -195,10 +189,17 @@ int main(int argc, char** argv) try {
     throw std::invalid_argument("unknown aggregator " + o.aggregator);
   std::printf("final accuracy %.4f\n", accuracy);
   return 0;
-} catch (const fedpp::simulation::dataset_not_found& e) {
-  std::fprintf(stderr, "%s\n", e.what());
-  return 2;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "error: %s\n", e.what());
-  return 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  flags o;
+  double alie_z = 0;
+  example_cli::command_line cli("04_robust_aggregation: Byzantine-robust aggregation under attack on "
+                                "Fashion-MNIST");
+  const auto* alie_z_flag = add_flags(cli, o, alie_z);
+  if (const auto status = cli.parse(argc, argv)) return *status;
+  if (alie_z_flag->count() > 0) o.alie_z = alie_z;
+  return fmnist_job::guarded([&] { return run_example(o); });
 }

@@ -8,6 +8,7 @@
 // The loop is a direct simulation (no transport) so that every algorithm sees identical client
 // samples and data order; the aggregators and server optimizers are the ones fedpp::server takes
 // as its Aggregator / Optimizer parameters (docs/optimizers.md shows the server wiring).
+#include "example_cli.hpp"
 #include "fashion_mnist_job.hpp"
 
 #include "fedpp/aggregation/fedavg.hpp"
@@ -24,7 +25,6 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,10 +33,12 @@ namespace {
 namespace sim = fedpp::simulation;
 using fedpp::flat_model;
 
+const std::vector<std::string> known_algorithms{"fedavg",  "fedprox", "scaffold", "fedavgm",
+                                                "fedadam", "fedyogi", "fednova"};
+
 struct settings {
   fmnist_job::options job;
-  std::vector<std::string> algorithms{"fedavg",  "fedprox", "scaffold", "fedavgm",
-                                      "fedadam", "fedyogi", "fednova"};
+  std::vector<std::string> algorithms = known_algorithms;
   std::string csv_dir;
   double server_lr_adaptive = 0.01; // FedAdam/FedYogi η
   double tau = 1e-3;                // FedAdam/FedYogi τ
@@ -44,44 +46,27 @@ struct settings {
   double server_lr_momentum = 1.0;  // FedAvgM η
 };
 
-settings parse(int argc, char** argv) {
-  settings s;
+/// The example's defaults, then its flags (registered on `cli`, bound to `s`).
+void add_flags(example_cli::command_line& cli, settings& s) {
+  namespace within = example_cli::within;
+  using fmnist_job::flag;
   s.job.model = "softmax";
   s.job.alpha = 0.1;
   s.job.rounds = 60;
   s.job.learning_rate = 0.05;
   s.job.lr_decay = 1.0;
   s.job.mu = 0.1;
-  std::vector<char*> rest{argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "--algorithms") {
-      s.algorithms.clear();
-      std::stringstream list(value());
-      for (std::string a; std::getline(list, a, ',');) s.algorithms.push_back(a);
-    } else if (flag == "--csv-dir") {
-      s.csv_dir = value();
-    } else if (flag == "--server-lr") {
-      s.server_lr_adaptive = std::stod(value());
-    } else if (flag == "--tau") {
-      s.tau = std::stod(value());
-    } else if (flag == "--server-momentum") {
-      s.momentum = std::stod(value());
-    } else if (flag == "--momentum-lr") {
-      s.server_lr_momentum = std::stod(value());
-    } else {
-      rest.push_back(argv[i]);
-    }
-  }
-  s.job = [&] {
-    fmnist_job::options o = fmnist_job::parse(static_cast<int>(rest.size()), rest.data());
-    return o;
-  }();
-  return s;
+  cli.list("--algorithms", s.algorithms, "algorithms to run, in order (the first is the reference)",
+           known_algorithms);
+  cli.text("--csv-dir", s.csv_dir, "write DIR/<algorithm>.csv (round, accuracy, test loss, seconds)");
+  cli.real("--server-lr", s.server_lr_adaptive, "FedAdam/FedYogi server learning rate eta", within::positive);
+  cli.real("--tau", s.tau, "FedAdam/FedYogi adaptivity tau", within::positive);
+  cli.real("--server-momentum", s.momentum, "FedAvgM momentum beta", within::unit_open_high);
+  cli.real("--momentum-lr", s.server_lr_momentum, "FedAvgM server learning rate", within::positive);
+  fmnist_job::add_flags(cli, s.job,
+                        {flag::model, flag::partition, flag::alpha, flag::beta, flag::shards, flag::clients,
+                         flag::clients_per_round, flag::rounds, flag::local_epochs, flag::batch_size,
+                         flag::lr, flag::mu, flag::seed, flag::data_dir});
 }
 
 // SCAFFOLD local training: the same minibatch SGD as sim::local_train (same data order from the
@@ -219,10 +204,7 @@ std::size_t rounds_to_reach(const std::vector<double>& acc, double target) {
   return 0;
 }
 
-} // namespace
-
-int main(int argc, char** argv) try {
-  const settings s = parse(argc, argv);
+int run(const settings& s) {
   return fmnist_job::with_model(s.job, [&](auto model) {
     using Model = decltype(model);
     const fmnist_job::setup<Model> job(s.job);
@@ -254,7 +236,15 @@ int main(int argc, char** argv) try {
     }
     return 0;
   });
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "error: %s\n", e.what());
-  return 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  settings s;
+  example_cli::command_line cli("05_server_optimizers: server optimizers and client-drift corrections on "
+                                "Fashion-MNIST under label skew");
+  add_flags(cli, s);
+  if (const auto status = cli.parse(argc, argv)) return *status;
+  return fmnist_job::guarded([&] { return run(s); });
 }

@@ -15,7 +15,8 @@
 // and FetchSGD through its absorb_update hook (tests/orchestration_fetchsgd_test.cpp).
 //
 // Usage: 06_compression [--rounds N] [--model mlp|softmax] [--schemes a,b,...] [--csv-dir DIR]
-//                       [--eval-every N] [--sketch-step S]
+//                       [--eval-every N] [--seed S] [--sketch-step S]   (--help: defaults)
+#include "example_cli.hpp"
 #include "fashion_mnist_job.hpp"
 
 #include "fedpp/aggregation/fedavg.hpp"
@@ -24,7 +25,6 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -158,35 +158,12 @@ run_result run(const std::string& scheme, const fmnist_job::options& o, const fm
   return result;
 }
 
-} // namespace
+/// The schemes, in the default order.
+const std::vector<std::string> known_schemes{"none",    "fp16", "q8",      "q4",
+                                             "top1_ef", "top1", "sign_ef", "sketch"};
 
-int main(int argc, char** argv) try {
-  fmnist_job::options o;
-  o.rounds = 100;
-  o.central = false;
-  std::string schemes = "none,fp16,q8,q4,top1_ef,top1,sign_ef,sketch";
-  float sketch_step = 0.5F;
-  std::string csv_dir;
-  std::size_t eval_every = 10;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--rounds")
-      o.rounds = std::stoul(value);
-    else if (flag == "--model")
-      o.model = value;
-    else if (flag == "--schemes")
-      schemes = value;
-    else if (flag == "--csv-dir")
-      csv_dir = value;
-    else if (flag == "--eval-every")
-      eval_every = std::stoul(value);
-    else if (flag == "--seed")
-      o.seed = std::stoull(value);
-    else if (flag == "--sketch-step")
-      sketch_step = std::stof(value);
-    else
-      throw std::invalid_argument("unknown flag " + flag);
-  }
+int run_all(const fmnist_job::options& o, const std::vector<std::string>& schemes, float sketch_step,
+            const std::string& csv_dir) {
   return fmnist_job::with_model(o, [&]<class Model>(const Model&) {
     const fmnist_job::setup<Model> job(o);
     std::printf(
@@ -200,9 +177,7 @@ int main(int argc, char** argv) try {
       *csv << "scheme,round,bytes_up,accuracy\n";
     }
     std::vector<run_result> results;
-    std::stringstream list(schemes);
-    for (std::string s; std::getline(list, s, ',');)
-      results.push_back(run(s, o, job, eval_every, sketch_step, csv.get()));
+    for (const auto& s : schemes) results.push_back(run(s, o, job, o.eval_every, sketch_step, csv.get()));
     const double base_acc = results.front().accuracy;
     const auto base_bytes = static_cast<double>(results.front().bytes_up);
     std::printf("\n| scheme | test accuracy | Δ vs %s (points) | MiB up | ratio | seconds "
@@ -214,10 +189,26 @@ int main(int argc, char** argv) try {
                   base_bytes / static_cast<double>(r.bytes_up), r.seconds);
     return 0;
   });
-} catch (const fedpp::simulation::dataset_not_found& e) {
-  std::fprintf(stderr, "%s\n", e.what());
-  return 2;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "error: %s\n", e.what());
-  return 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  fmnist_job::options o;
+  o.rounds = 100;
+  o.central = false;
+  o.eval_every = 10;
+  std::vector<std::string> schemes = known_schemes;
+  float sketch_step = 0.5F;
+  std::string csv_dir;
+  example_cli::command_line cli("06_compression: update compression on Fashion-MNIST, accuracy against bytes "
+                                "on the wire");
+  cli.list("--schemes", schemes, "schemes to run, in order (the first is the reference)", known_schemes);
+  cli.text("--csv-dir", csv_dir, "write DIR/compression_runs.csv (scheme, round, bytes up, accuracy)");
+  cli.real("--sketch-step", sketch_step, "FetchSGD: fraction of each recovered value applied",
+           example_cli::within::unit_open_low);
+  using fmnist_job::flag;
+  fmnist_job::add_flags(cli, o, {flag::model, flag::rounds, flag::eval_every, flag::seed});
+  if (const auto status = cli.parse(argc, argv)) return *status;
+  return fmnist_job::guarded([&] { return run_all(o, schemes, sketch_step, csv_dir); });
 }

@@ -21,7 +21,11 @@
 //
 // Usage: 08_secure_aggregation [--rounds N]
 //        08_secure_aggregation --clients N --dim D --dropout P [--graph complete|plus]
-//                              [--adversary G] [--drop-phase R] [--seed S] [--csv]
+//                              [--adversary G (with --graph plus)] [--drop-phase R] [--seed S] [--csv]
+//        08_secure_aggregation --server-rounds N [--graph complete|plus] [--ddg-sigma S]
+// (--help lists the defaults and ranges)
+#include "example_cli.hpp"
+
 #include "fedpp/aggregation/fedavg.hpp"
 #include "fedpp/orchestration/in_process_federation.hpp"
 #include "fedpp/orchestration/server.hpp"
@@ -46,6 +50,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -363,6 +368,7 @@ int run_federated(int rounds) {
   };
   std::printf("round 0: loss %.4f\n", global_loss());
   bool all_exact = true;
+  int compared = 0; // rounds whose secure sum was checked (an aborted round has none)
   for (int round = 1; round <= rounds; ++round) {
     // Alternate the complete graph (SecAgg) and the SecAgg+ graph; drop one client in a phase
     // that moves with the round (round 1: none).
@@ -393,6 +399,7 @@ int run_federated(int rounds) {
     if (st.aborted) continue;
     const bool exact = st.sum == plain;
     all_exact = all_exact && exact;
+    ++compared;
     std::vector<float> mean(dim);
     encoder.decode_weighted_mean(st.sum, mean);
     double max_err = 0;
@@ -414,6 +421,10 @@ int run_federated(int rounds) {
                 static_cast<unsigned long long>(st.aborts),
                 static_cast<double>(bytes) / 1024.0 / static_cast<double>(num_clients),
                 exact ? "==" : "!=", max_err, clipped, global_loss());
+  }
+  if (compared == 0) {
+    std::printf("no round completed: no secure sum to compare\n");
+    return 1;
   }
   std::printf("%s\n", all_exact ? "every secure sum equals the plain sum exactly" : "MISMATCH");
   return all_exact ? 0 : 1;
@@ -493,68 +504,94 @@ int run_server_rounds(int rounds, bool plus, double ddg_sigma) {
   return close ? 0 : 1;
 }
 
-[[noreturn]] void usage(const char* what) {
-  std::fprintf(stderr,
-               "%s\nusage: 08_secure_aggregation [--rounds N]\n"
-               "       08_secure_aggregation --server-rounds N [--graph complete|plus] [--ddg-sigma S]\n"
-               "       08_secure_aggregation --clients N --dim D --dropout P [--graph complete|plus] "
-               "[--adversary G] [--drop-phase 0..3] [--seed S] [--csv]\n",
-               what);
-  std::exit(2);
+/// Which of the three runs the flags ask for, and its settings.
+struct run_settings {
+  bench_options bench;
+  std::size_t rounds = 6;        // federated demo
+  std::size_t server_rounds = 0; // > 0: fedpp::server rounds
+  double ddg_sigma = 0;
+  std::string graph = "complete";
+  std::size_t drop_phase = 2;
+  enum class mode { federated, benchmark, server } run = mode::federated;
+};
+
+/// Registers the flags on `cli`, bound to `s` (its values are the defaults); after parsing,
+/// s.run says which run the flags ask for.
+void add_flags(example_cli::command_line& cli, run_settings& s) {
+  namespace within = example_cli::within;
+  constexpr auto max_rounds = static_cast<std::size_t>(std::numeric_limits<int>::max());
+  cli.app().footer(
+      "Runs: the federated demo (default; --rounds), the protocol benchmark (any of --clients, --dim, "
+      "--dropout, --graph; with --adversary, --drop-phase, --seed, --csv), or fedpp::server rounds "
+      "(--server-rounds; with --graph, --ddg-sigma).");
+  auto* rounds = cli.count("--rounds", s.rounds, "federated demo: rounds", std::size_t{1}, max_rounds);
+  auto* server_rounds =
+      cli.count("--server-rounds", s.server_rounds,
+                "run the job as N fedpp::server rounds with the secure-aggregation hooks beside plain FedAvg",
+                std::size_t{1}, max_rounds)
+          ->default_str("off");
+  auto* ddg = cli.real("--ddg-sigma", s.ddg_sigma,
+                       "server rounds: discrete Gaussian noise sd added by each client (fixed-point units)",
+                       within::non_negative);
+  auto* clients = cli.count("--clients", s.bench.clients, "benchmark: simulated clients", std::size_t{2});
+  auto* dim = cli.count("--dim", s.bench.dim, "benchmark: input length in 32-bit words");
+  auto* dropout =
+      cli.real("--dropout", s.bench.dropout,
+               "benchmark: fraction of the clients that drop out before --drop-phase", within::probability);
+  auto* graph = cli.choice("--graph", s.graph,
+                           "benchmark and server rounds: complete graph (SecAgg) or the SecAgg+ graph",
+                           {"complete", "plus"});
+  auto* adversary = cli.real("--adversary", s.bench.adversary,
+                             "benchmark, --graph plus: fraction gamma of clients the adversary may corrupt, "
+                             "which the SecAgg+ degree and threshold are chosen against",
+                             within::below_half);
+  auto* drop_phase =
+      cli.count("--drop-phase", s.drop_phase,
+                "benchmark: protocol round the dropped clients stop before (0 advertise keys, 1 share keys, "
+                "2 masked input, 3 unmasking)",
+                std::size_t{0}, std::size_t{3});
+  auto* seed = cli.count("--seed", s.bench.seed, "benchmark: seed of the graph, inputs and dropouts",
+                         std::uint64_t{0});
+  auto* csv = cli.toggle("--csv", s.bench.csv, true, "benchmark: print one machine-readable line");
+  cli.check([&s, rounds, server_rounds, ddg, clients, dim, dropout, graph, adversary, drop_phase, seed, csv] {
+    const auto given = [](const CLI::Option* f) { return f->count() > 0; };
+    const bool bench =
+        given(clients) || given(dim) || given(dropout) || (given(graph) && !given(server_rounds));
+    s.run = given(server_rounds) ? run_settings::mode::server
+            : bench              ? run_settings::mode::benchmark
+                                 : run_settings::mode::federated;
+    s.bench.plus = s.graph == "plus";
+    s.bench.drop_phase = static_cast<int>(s.drop_phase);
+    const auto only = [&](const CLI::Option* f, bool applies, const char* where) {
+      if (given(f) && !applies) example_cli::refuse(f->get_name(), std::string("applies only to ") + where);
+    };
+    const bool is_bench = s.run == run_settings::mode::benchmark;
+    const bool is_server = s.run == run_settings::mode::server;
+    only(rounds, s.run == run_settings::mode::federated,
+         "the federated demo (not with benchmark or server flags)");
+    only(ddg, is_server, "--server-rounds");
+    for (const auto* f : {clients, dim, dropout, drop_phase, seed, csv})
+      only(f, is_bench, "the protocol benchmark (not with --server-rounds)");
+    only(adversary, is_bench && s.bench.plus, "the protocol benchmark with --graph plus");
+  });
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  bench_options o;
-  bool bench = false;
-  int rounds = 6;
-  int server_rounds = 0;
-  double ddg_sigma = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
-      return argv[++i];
-    };
-    if (a == "--clients") {
-      o.clients = std::stoul(value());
-      bench = true;
-    } else if (a == "--dim") {
-      o.dim = std::stoul(value());
-      bench = true;
-    } else if (a == "--dropout") {
-      o.dropout = std::stod(value());
-      bench = true;
-    } else if (a == "--adversary") {
-      o.adversary = std::stod(value());
-    } else if (a == "--graph") {
-      const auto g = value();
-      if (g != "complete" && g != "plus") usage(("unknown graph " + g).c_str());
-      o.plus = g == "plus";
-      bench = true;
-    } else if (a == "--drop-phase") {
-      o.drop_phase = std::stoi(value());
-      if (o.drop_phase < 0 || o.drop_phase > 3) usage("--drop-phase must be 0..3");
-    } else if (a == "--seed") {
-      o.seed = std::stoull(value());
-    } else if (a == "--csv") {
-      o.csv = true;
-    } else if (a == "--rounds") {
-      rounds = std::stoi(value());
-    } else if (a == "--server-rounds") {
-      server_rounds = std::stoi(value());
-    } else if (a == "--ddg-sigma") {
-      ddg_sigma = std::stod(value());
-    } else {
-      usage(("unknown option " + a).c_str());
+  run_settings s;
+  example_cli::command_line cli("08_secure_aggregation: secure aggregation (SecAgg, SecAgg+) with dropouts");
+  add_flags(cli, s);
+  if (const auto status = cli.parse(argc, argv)) return *status;
+  return example_cli::guarded([&] {
+    switch (s.run) {
+    case run_settings::mode::server:
+      return run_server_rounds(static_cast<int>(s.server_rounds), s.bench.plus, s.ddg_sigma);
+    case run_settings::mode::benchmark:
+      return run_benchmark(s.bench);
+    case run_settings::mode::federated:
+      break;
     }
-  }
-  try {
-    if (server_rounds > 0) return run_server_rounds(server_rounds, o.plus, ddg_sigma);
-    return bench ? run_benchmark(o) : run_federated(rounds);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+    return run_federated(static_cast<int>(s.rounds));
+  });
 }

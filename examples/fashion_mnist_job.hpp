@@ -1,6 +1,9 @@
-// The Fashion-MNIST federated job shared by examples 02 (in-process) and 03 (MPI): command-line
-// flags, data and partition, the clients' local training, and the server loop with its report.
+// The Fashion-MNIST federated job shared by examples 02 (in-process) and 03 (MPI), and in parts by
+// 04-07: command-line flags (add_flags), data and partition, the clients' local training, and the
+// server loop with its report.
 #pragma once
+
+#include "example_cli.hpp"
 
 #include "fedpp/orchestration/async_server.hpp"
 #include "fedpp/orchestration/server.hpp"
@@ -9,6 +12,7 @@
 #include "fedpp/scheduling/uniform_sampler.hpp"
 #include "fedpp/simulation/simulation.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -55,106 +59,189 @@ struct options {
   double require_accuracy = 0; // exit status 3 when the final test accuracy is below this
 };
 
-inline void usage(const char* program) {
-  std::printf("usage: %s [flags]\n"
-              "  --algorithm fedavg|fedprox|fedasync|fedbuff   (fedavg)\n"
-              "  --model mlp|softmax                            (mlp: 784-200-10)\n"
-              "  --partition iid|dirichlet|shards|quantity      (dirichlet)\n"
-              "  --alpha A        Dirichlet label-skew concentration (0.5)\n"
-              "  --beta B         quantity-skew concentration (1.0)\n"
-              "  --shards C       classes (shards) per client for --partition shards (2)\n"
-              "  --clients N      virtual clients (100)\n"
-              "  --clients-per-round M                         (10)\n"
-              "  --rounds R       rounds (server steps when asynchronous) (100)\n"
-              "  --local-epochs E (2)   --batch-size B (32)   --lr LR (0.05)   --lr-decay D per round (1)   "
-              "--mu MU FedProx (0.01)\n"
-              "  --over-selection EPS   sample ceil(M(1+EPS)), keep the first M (0)\n"
-              "  --deadline S     simulate device speeds and dropouts; reports later than S seconds are "
-              "dropped (0: off)\n"
-              "  --min-reports K  fewer reports fail the round, model unchanged (1)\n"
-              "  --concurrency C  asynchronous: clients training at once (10)\n"
-              "  --buffer K       FedBuff: updates per server step (10)   --mixing A  FedAsync alpha (0.6)\n"
-              "  --seed S (1)   --hosts H client threads (hardware threads)   --eval-every K (1)\n"
-              "  --no-central     skip the centrally trained comparison\n"
-              "  --csv FILE       per-round metrics (plot with scripts/plot_metrics.sh FILE)\n"
-              "  --data-dir DIR   Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist)\n"
-              "  --save-model F   write the final model (raw little-endian float32)\n"
-              "  --require-accuracy A  exit with status 3 when the final test accuracy is below A\n",
-              program);
+/// The job's flags. Each example offers the ones it uses (02 and 03: all of them); the defaults
+/// shown by --help are the values of the options it passes in.
+enum class flag {
+  algorithm,
+  model,
+  partition,
+  alpha,
+  beta,
+  shards,
+  clients,
+  clients_per_round,
+  rounds,
+  local_epochs,
+  batch_size,
+  lr,
+  lr_decay,
+  mu,
+  over_selection,
+  deadline,
+  min_reports,
+  concurrency,
+  buffer,
+  mixing,
+  seed,
+  hosts,
+  eval_every,
+  no_central,
+  csv,
+  data_dir,
+  save_model,
+  require_accuracy
+};
+
+/// Every flag, in --help order.
+[[nodiscard]] inline std::vector<flag> all_flags() {
+  std::vector<flag> all;
+  for (int f = 0; f <= static_cast<int>(flag::require_accuracy); ++f) all.push_back(static_cast<flag>(f));
+  return all;
 }
 
-/// Parses argv; throws std::invalid_argument naming the bad flag.
-inline options parse(int argc, char** argv) {
-  options o;
-  std::map<std::string, std::string> values;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      usage(argv[0]);
-      std::exit(0);
+/// Fashion-MNIST has 60,000 training examples: at most one client per example.
+inline constexpr std::size_t max_clients = 60000;
+/// More client host threads than this is a typo, not a machine.
+inline constexpr std::size_t max_hosts = 1024;
+/// Simulated seconds; keeps the deadline's nanoseconds far inside 64 bits.
+inline constexpr double max_deadline_s = 1e6;
+
+[[nodiscard]] inline bool is_async(const options& o) {
+  return o.algorithm == "fedasync" || o.algorithm == "fedbuff";
+}
+
+/// Registers the flags `which` on `cli`, bound to the fields of `o` (whose current values are the
+/// defaults), with their ranges and the checks between them; `--hosts 0` becomes the number of
+/// hardware threads once parsed.
+inline void add_flags(example_cli::command_line& cli, options& o, const std::vector<flag>& which) {
+  namespace within = example_cli::within;
+  const auto has = [which](flag f) { return std::find(which.begin(), which.end(), f) != which.end(); };
+  for (const flag f : which) switch (f) {
+    case flag::algorithm:
+      cli.choice("--algorithm", o.algorithm,
+                 "fedavg, fedprox (FedAvg + proximal term --mu), or asynchronous fedasync / fedbuff",
+                 {"fedavg", "fedprox", "fedasync", "fedbuff"});
+      break;
+    case flag::model:
+      cli.choice("--model", o.model, "mlp (784-200-10) or softmax regression", {"mlp", "softmax"});
+      break;
+    case flag::partition:
+      cli.choice("--partition", o.partition, "how the training set is split over the clients",
+                 {"iid", "dirichlet", "shards", "quantity"});
+      break;
+    case flag::alpha:
+      cli.real("--alpha", o.alpha, "Dirichlet label-skew concentration (--partition dirichlet)",
+               within::positive);
+      break;
+    case flag::beta:
+      cli.real("--beta", o.beta, "quantity-skew concentration (--partition quantity)", within::positive);
+      break;
+    case flag::shards:
+      cli.count("--shards", o.shards_per_client, "classes (shards) per client (--partition shards)");
+      break;
+    case flag::clients:
+      cli.count("--clients", o.clients, "virtual clients", std::size_t{1}, max_clients);
+      break;
+    case flag::clients_per_round:
+      cli.count("--clients-per-round", o.clients_per_round, "clients sampled per round, at most --clients");
+      break;
+    case flag::rounds:
+      cli.count("--rounds", o.rounds, "rounds (server steps when asynchronous)");
+      break;
+    case flag::local_epochs:
+      cli.count("--local-epochs", o.local_epochs, "local epochs per round");
+      break;
+    case flag::batch_size:
+      cli.count("--batch-size", o.batch_size, "local minibatch size");
+      break;
+    case flag::lr:
+      cli.real("--lr", o.learning_rate, "client learning rate", within::positive);
+      break;
+    case flag::lr_decay:
+      cli.real("--lr-decay", o.lr_decay, "client learning rate x decay^round (synchronous)",
+               within::unit_open_low);
+      break;
+    case flag::mu:
+      cli.real("--mu", o.mu, "FedProx proximal coefficient", within::non_negative);
+      break;
+    case flag::over_selection:
+      cli.real("--over-selection", o.over_selection,
+               "EPS: sample ceil(M(1+EPS)) clients, keep the first M reports", within::non_negative);
+      break;
+    case flag::deadline:
+      cli.real("--deadline", o.deadline_s,
+               "simulate device speeds and dropouts; reports later than S seconds are dropped (0: off)",
+               within::closed(0, max_deadline_s));
+      break;
+    case flag::min_reports:
+      cli.count("--min-reports", o.min_reports,
+                "fewer reports fail the round, model unchanged; at most --clients-per-round");
+      break;
+    case flag::concurrency:
+      cli.count("--concurrency", o.concurrency, "asynchronous: clients training at once, at most --clients");
+      break;
+    case flag::buffer:
+      cli.count("--buffer", o.buffer, "FedBuff: updates per server step");
+      break;
+    case flag::mixing:
+      cli.real("--mixing", o.mixing, "FedAsync mixing weight alpha", within::unit_open_low);
+      break;
+    case flag::seed:
+      cli.count("--seed", o.seed, "random seed", std::uint64_t{0});
+      break;
+    case flag::hosts:
+      cli.count("--hosts", o.hosts, "client host threads (0: one per hardware thread)", std::size_t{0},
+                max_hosts);
+      break;
+    case flag::eval_every:
+      cli.count("--eval-every", o.eval_every, "test accuracy every K rounds (and after the last)");
+      break;
+    case flag::no_central:
+      cli.toggle("--no-central", o.central, false, "skip the centrally trained comparison");
+      break;
+    case flag::csv:
+      cli.text("--csv", o.csv, "per-round metrics to FILE (plot with scripts/plot_metrics.sh FILE)");
+      break;
+    case flag::data_dir:
+      cli.text("--data-dir", o.data_dir, "Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist)");
+      break;
+    case flag::save_model:
+      cli.text("--save-model", o.save_model, "write the final model to FILE (raw little-endian float32)");
+      break;
+    case flag::require_accuracy:
+      cli.real("--require-accuracy", o.require_accuracy,
+               "exit with status 3 when the final test accuracy is "
+               "below A",
+               within::probability);
+      break;
     }
-    if (flag == "--no-central") {
-      o.central = false;
-      continue;
-    }
-    if (flag.rfind("--", 0) != 0 || i + 1 >= argc)
-      throw std::invalid_argument("bad or incomplete flag '" + flag + "'");
-    values[flag.substr(2)] = argv[++i];
-  }
-  auto take = [&](const char* name, auto& field) {
-    const auto it = values.find(name);
-    if (it == values.end()) return;
-    using F = std::decay_t<decltype(field)>;
+  cli.check([&o, has] {
+    if (has(flag::clients_per_round) && o.clients_per_round > o.clients)
+      example_cli::refuse("--clients-per-round", std::to_string(o.clients_per_round) + " exceeds --clients " +
+                                                     std::to_string(o.clients));
+    if (has(flag::min_reports) && o.min_reports > o.clients_per_round)
+      example_cli::refuse("--min-reports", std::to_string(o.min_reports) + " exceeds --clients-per-round " +
+                                               std::to_string(o.clients_per_round) +
+                                               ": every round would fail");
+    if (has(flag::concurrency) && is_async(o) && o.concurrency > o.clients)
+      example_cli::refuse("--concurrency",
+                          std::to_string(o.concurrency) + " exceeds --clients " + std::to_string(o.clients));
+    if (has(flag::hosts) && o.hosts == 0) o.hosts = std::max(1U, std::thread::hardware_concurrency());
+  });
+}
+
+/// The examples' top level for the Fashion-MNIST jobs: a missing data set is its message and
+/// status 2; any other exception "error: <message>" and status 1.
+template <class Body>
+int guarded(Body&& body) noexcept {
+  return example_cli::guarded([&]() -> int {
     try {
-      std::size_t used = 0;
-      if constexpr (std::is_same_v<F, std::string>) {
-        field = it->second;
-        used = it->second.size();
-      } else if constexpr (std::is_floating_point_v<F>) {
-        field = std::stod(it->second, &used);
-      } else {
-        const auto v = std::stoull(it->second, &used);
-        field = static_cast<F>(v);
-      }
-      if (used != it->second.size()) throw std::invalid_argument("trailing characters");
-    } catch (const std::exception&) {
-      throw std::invalid_argument("--" + std::string(name) + ": cannot read '" + it->second + "'");
+      return body();
+    } catch (const sim::dataset_not_found& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 2;
     }
-    values.erase(it);
-  };
-  take("algorithm", o.algorithm);
-  take("model", o.model);
-  take("partition", o.partition);
-  take("alpha", o.alpha);
-  take("beta", o.beta);
-  take("shards", o.shards_per_client);
-  take("clients", o.clients);
-  take("clients-per-round", o.clients_per_round);
-  take("rounds", o.rounds);
-  take("local-epochs", o.local_epochs);
-  take("batch-size", o.batch_size);
-  take("lr", o.learning_rate);
-  take("lr-decay", o.lr_decay);
-  take("mu", o.mu);
-  take("over-selection", o.over_selection);
-  take("deadline", o.deadline_s);
-  take("min-reports", o.min_reports);
-  take("concurrency", o.concurrency);
-  take("buffer", o.buffer);
-  take("mixing", o.mixing);
-  take("seed", o.seed);
-  take("hosts", o.hosts);
-  take("eval-every", o.eval_every);
-  take("csv", o.csv);
-  take("data-dir", o.data_dir);
-  take("save-model", o.save_model);
-  take("require-accuracy", o.require_accuracy);
-  if (!values.empty())
-    throw std::invalid_argument("unknown flag --" + values.begin()->first + " (see --help)");
-  for (const auto* known : {"fedavg", "fedprox", "fedasync", "fedbuff"})
-    if (o.algorithm == known)
-      return o.hosts == 0 ? (o.hosts = std::max(1U, std::thread::hardware_concurrency()), o) : o;
-  throw std::invalid_argument("--algorithm: unknown algorithm '" + o.algorithm + "'");
+  });
 }
 
 /// Data, partition and model: what every process of the job builds identically from the flags.
