@@ -192,3 +192,41 @@ TEST(FedAvgRestoreFloatAccumulator, DoublesAFloatCannotHoldAreMalformed) {
 }
 
 } // namespace
+
+// Found by the fedavg_restore fuzzer: a subnormal total weight made the mean 0 · (1/w) = NaN, and a
+// sum beyond w · FLT_MAX a float Inf; the mean of a tiny weight is now computed by division, and a
+// saved state whose mean would not be finite is refused.
+namespace {
+TEST(FedAvgMean, ASubnormalTotalWeightStillGivesTheMean) {
+  model_layout layout;
+  layout.add("w", {3});
+  fedavg<float> avg(layout);
+  flat_model<float> values(layout);
+  for (float& v : values.span()) v = 2.5F;
+  avg.accumulate(client_update<float>::from_flat(1, layout, values.span(), 1e-320));
+  const auto mean = std::move(avg).report();
+  for (float v : mean.span()) EXPECT_EQ(v, 2.5F);
+}
+
+TEST(FedAvgMean, RestoreRefusesAStateWhoseMeanIsNotFinite) {
+  model_layout layout;
+  layout.add("w", {2});
+  auto saved = [&](double weight, double sum) {
+    std::vector<std::byte> bytes(25 + 16);
+    const std::uint64_t hash = layout.hash(), count = 1;
+    const std::uint8_t mode = 0;
+    std::memcpy(bytes.data(), &hash, 8);
+    std::memcpy(bytes.data() + 8, &mode, 1);
+    std::memcpy(bytes.data() + 9, &count, 8);
+    std::memcpy(bytes.data() + 17, &weight, 8);
+    std::memcpy(bytes.data() + 25, &sum, 8);
+    std::memcpy(bytes.data() + 33, &sum, 8);
+    return bytes;
+  };
+  EXPECT_THROW((void)fedavg<float>::restore(layout, saved(1.0, 1e39)), fedpp::malformed_message);
+  EXPECT_NO_THROW((void)fedavg<float>::restore(layout, saved(1.0, 1e38)));
+  auto tiny = fedavg<float>::restore(layout, saved(1e-320, 1e-320));
+  const auto mean = std::move(tiny).report();
+  for (float v : mean.span()) EXPECT_EQ(v, 1.F);
+}
+} // namespace

@@ -219,8 +219,20 @@ private:
                            "key list has " + std::to_string(list.size()) +
                                " neighbours; with this client that is below the threshold " +
                                std::to_string(config_.threshold));
+    // The pairwise keys first: a list naming an invalid (e.g. low-order) public key is refused
+    // before any randomness is drawn, so a refused list leaves even the generator as it was.
+    // The shared key is kept for opening this neighbour's shares in the next round, so each pair
+    // costs one X25519 for the shares (and one for the mask key), not two.
+    for (auto& [v, nb] : list) {
+      if (crypto_box_beforenm(detail::uc(nb.box_key.data()), detail::uc(nb.c_pk.data()),
+                              detail::uc(c_sk_.data())) != 0) {
+        for (auto& entry : list) detail::wipe(entry.second.box_key.data(), entry.second.box_key.size());
+        throw detail::refuse(counters_, violation::inconsistent, server_endpoint,
+                             "key list gives client " + std::to_string(v) + " an invalid public key");
+      }
+    }
     // Share s_sk and a fresh b among the neighbours and ourselves (points id + 1). b becomes the
-    // client's only once the reply is built: a refused list leaves the state as it was.
+    // client's only once the reply is built.
     detail::key32 b = rng_->key();
     std::vector<std::uint64_t> xs;
     xs.reserve(list.size() + 1);
@@ -231,21 +243,7 @@ private:
     detail::byte_writer w;
     w.u32(static_cast<std::uint32_t>(list.size()));
     std::size_t i = 0;
-    const auto wipe_all = [&] {
-      detail::wipe(b.data(), b.size());
-      detail::wipe(s_shares.data(), s_shares.size() * sizeof(shamir_share));
-      detail::wipe(b_shares.data(), b_shares.size() * sizeof(shamir_share));
-      for (auto& entry : list) detail::wipe(entry.second.box_key.data(), entry.second.box_key.size());
-    };
     for (auto& [v, nb] : list) {
-      // The shared key is kept for opening this neighbour's shares in the next round, so each
-      // pair costs one X25519 for the shares (and one for the mask key), not two.
-      if (crypto_box_beforenm(detail::uc(nb.box_key.data()), detail::uc(nb.c_pk.data()),
-                              detail::uc(c_sk_.data())) != 0) {
-        wipe_all();
-        throw detail::refuse(counters_, violation::inconsistent, server_endpoint,
-                             "key list gives client " + std::to_string(v) + " an invalid public key");
-      }
       detail::byte_writer pt;
       pt.u64(config_.round);
       pt.u64(id_);
