@@ -26,7 +26,9 @@ fedpp::model_layout toy_layout() {
 
 float target_value(client_id k, std::size_t i) { return static_cast<float>(10 * k + i); }
 
-// Client k trains to t_k and records (client, pulled version) in call order.
+// Client k trains to t_k and records (client, pulled version) in call order. The client hosts
+// keep serving (and may still be training) after server.run returns, until the federation
+// closes: read the record through calls_so_far(), a copy taken under the lock.
 struct recording_trainer {
   std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
   std::shared_ptr<std::vector<std::pair<client_id, std::uint64_t>>> calls =
@@ -41,6 +43,10 @@ struct recording_trainer {
         fedpp::flat_model<float>(global.layout()), fedpp::update_kind::weights, 1.0, {}};
     for (std::size_t i = 0; i < r.model.size(); ++i) r.model.span()[i] = target_value(id, i);
     return r;
+  }
+  [[nodiscard]] std::vector<std::pair<client_id, std::uint64_t>> calls_so_far() const {
+    const std::lock_guard lock(*mutex);
+    return *calls;
   }
 };
 
@@ -74,8 +80,10 @@ TEST(AsyncServer, FedAsyncWithoutConcurrencyMixesEachModelInTurn) {
   ASSERT_EQ(history.size(), 6U);
   // Replay by hand: x ← (1 − α) x + α t_k, for the clients in the order they trained.
   std::vector<double> x(4, 0.0);
+  const auto calls = trainer.calls_so_far();
+  ASSERT_GE(calls.size(), 6U);
   for (std::size_t step = 0; step < 6; ++step) {
-    const auto [client, version] = (*trainer.calls)[step];
+    const auto [client, version] = calls[step];
     EXPECT_EQ(version, step); // concurrency 1: always the newest model, staleness 0
     for (std::size_t i = 0; i < 4; ++i) x[i] = (1 - alpha) * x[i] + alpha * target_value(client, i);
     EXPECT_EQ(history[step].mean_staleness, 0.0);
@@ -92,10 +100,10 @@ TEST(AsyncServer, FedBuffFlushesEveryKDeltas) {
   auto endpoint = fed.hub().server();
   const auto history = server.run(endpoint, 2);
   ASSERT_EQ(history.size(), 2U);
-  ASSERT_GE(trainer.calls->size(), 4U);
+  const auto calls = trainer.calls_so_far();
+  ASSERT_GE(calls.size(), 4U);
   // Concurrency 1: clients 1 and 2 pull x0, so x1 = x0 + (Δ1 + Δ2)/2 = (t1 + t2)/2 (staleness 0);
   // clients 3 and 4 pull x1, so x2 = x1 + ((t3 − x1) + (t4 − x1))/2 = (t3 + t4)/2.
-  const auto& calls = *trainer.calls;
   EXPECT_EQ(calls[0].second, 0U);
   EXPECT_EQ(calls[1].second, 0U);
   EXPECT_EQ(calls[2].second, 1U);
