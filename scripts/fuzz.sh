@@ -79,7 +79,11 @@ replay() {
       continue
     fi
     if env -u FEDPP_FUZZ_WAIVE "$build/tests/fuzz/${harness}_fuzz" "$f" >"$build/replay-$name.log" 2>&1; then
-      echo "fuzz: finding $name: fixed (passes; remove it from findings/open.txt, keep the file as a regression input)"
+      if grep -v '^[[:space:]]*#' "$fuzz_dir/findings/open.txt" 2>/dev/null | grep -qw -- "$name"; then
+        echo "fuzz: finding $name: passes now — delete its line in findings/open.txt (keep the file as a regression input)"
+      else
+        echo "fuzz: regression input $name: passes"
+      fi
     else
       echo "fuzz: finding $name: OPEN — $(grep -m1 -E 'invariant broken|ERROR: (AddressSanitizer|UndefinedBehavior|libFuzzer)|runtime error' "$build/replay-$name.log" || echo 'see the log')"
       echo "      log: $build/replay-$name.log"
