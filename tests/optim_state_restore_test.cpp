@@ -55,15 +55,17 @@ void expect_malformed(const std::vector<std::byte>& bytes, const std::string& ne
   }
 }
 
-void put_u64(std::vector<std::byte>& b, std::size_t at, std::uint64_t v) { std::memcpy(b.data() + at, &v, 8); }
+void put_u64(std::vector<std::byte>& b, std::size_t at, std::uint64_t v) {
+  std::memcpy(b.data() + at, &v, 8);
+}
 void put_f64(std::vector<std::byte>& b, std::size_t at, double v) { std::memcpy(b.data() + at, &v, 8); }
 
 template <class Opt>
 struct OptimizerRestore : ::testing::Test {};
 
-using optimizers =
-    ::testing::Types<fedpp::server_momentum<float>, fedpp::server_momentum<float, double>, fedpp::fedadam<float>,
-                     fedpp::fedyogi<float, double>, fedpp::fedadagrad<float>, fedpp::fedadam<double>>;
+using optimizers = ::testing::Types<fedpp::server_momentum<float>, fedpp::server_momentum<float, double>,
+                                    fedpp::fedadam<float>, fedpp::fedyogi<float, double>,
+                                    fedpp::fedadagrad<float>, fedpp::fedadam<double>>;
 TYPED_TEST_SUITE(OptimizerRestore, optimizers);
 
 constexpr std::size_t header = 56; // state_codec.hpp: 4 + 4 + 8 + 8 + 4 × 8
@@ -100,8 +102,9 @@ TYPED_TEST(OptimizerRestore, TruncatedAndExtendedBytesAreMalformed) {
   const auto bytes = stepped_bytes<Opt>(3);
   for (std::size_t len = 0; len < bytes.size(); ++len) {
     SCOPED_TRACE(len);
-    expect_malformed<Opt>(std::vector<std::byte>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len)),
-                          "restore", "truncated");
+    expect_malformed<Opt>(
+        std::vector<std::byte>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len)), "restore",
+        "truncated");
   }
   auto longer = bytes;
   longer.push_back(std::byte{0});
@@ -111,9 +114,9 @@ TYPED_TEST(OptimizerRestore, TruncatedAndExtendedBytesAreMalformed) {
 TYPED_TEST(OptimizerRestore, OversizedAndOverflowingDAreMalformedBeforeAnyAllocation) {
   using Opt = TypeParam;
   const auto bytes = stepped_bytes<Opt>(3);
-  for (const std::uint64_t d : {std::uint64_t{4}, std::uint64_t{1} << 40, std::uint64_t{1} << 61,
-                                std::uint64_t{1} << 62, std::uint64_t{1} << 63,
-                                std::numeric_limits<std::uint64_t>::max()}) {
+  for (const std::uint64_t d :
+       {std::uint64_t{4}, std::uint64_t{1} << 40, std::uint64_t{1} << 61, std::uint64_t{1} << 62,
+        std::uint64_t{1} << 63, std::numeric_limits<std::uint64_t>::max()}) {
     SCOPED_TRACE(d);
     auto bad = bytes;
     put_u64(bad, 8, d);
@@ -146,8 +149,15 @@ TYPED_TEST(OptimizerRestore, AnotherOptimizersBytesAreMalformed) {
   bad[4] = std::byte{2};
   expect_malformed<Opt>(bad, "unsupported version 2", "version");
   bad = own;
-  bad[7] = std::byte{1};
-  expect_malformed<Opt>(bad, "reserved byte is 1", "reserved");
+  if constexpr (requires { Opt(std::size_t{1}, fedopt_params{}); }) {
+    // FedOpt's flags byte: bit 0 = v starts at 0, bits 1–2 = bias correction (FedAdam/FedYogi);
+    // FedAdagrad defines bit 0 only. Undefined bits are refused.
+    bad[7] = std::byte{0x80};
+    expect_malformed<Opt>(bad, "flags byte is 128", "undefined flag");
+  } else {
+    bad[7] = std::byte{1};
+    expect_malformed<Opt>(bad, "reserved byte is 1", "reserved");
+  }
 }
 
 TYPED_TEST(OptimizerRestore, NonFiniteAndNonCanonicalBytesAreMalformed) {
@@ -166,6 +176,15 @@ TYPED_TEST(OptimizerRestore, NonFiniteAndNonCanonicalBytesAreMalformed) {
     const S negative = -1;
     std::memcpy(bad.data() + header + 3 * sizeof(S) + sizeof(S), &negative, sizeof(S));
     expect_malformed<Opt>(bad, "state buffer 1 element 1", "negative v");
+    if constexpr (Opt::rule == fedpp::fedopt_rule::adagrad) {
+      // FedAdagrad has no β2: its slot is written +0.0 and must read back so.
+      for (const double v : {0.99, -0.0, 4.9e-324}) {
+        SCOPED_TRACE(v);
+        bad = bytes;
+        put_f64(bad, 24 + 8 * 2, v);
+        expect_malformed<Opt>(bad, "unused hyper-parameter slot 2", "β2 slot");
+      }
+    }
   } else {
     // FedAvgM uses η and β only: the β2 and τ slots are written +0.0 and must read back so.
     for (const double v : {0.5, -0.0, 4.9e-324, 1.0}) {

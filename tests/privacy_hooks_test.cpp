@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <string>
 #include <vector>
 
 using namespace fedpp::privacy;
@@ -112,4 +114,93 @@ TEST(PrivacyLocalDp, ClipsThenAddsNoiseOfSdSigmaC) {
   EXPECT_THROW(local_dp_hooks(0.0, 1.0), fedpp::invalid_config);
   EXPECT_THROW(local_dp_hooks(1.0, -1.0), fedpp::invalid_config);
   EXPECT_THROW(local_dp_hooks(INFINITY, 1.0), fedpp::invalid_config);
+}
+
+// The central noise standard deviation σ·S/(qN) is a documented free function, and the hooks'
+// noise_stddev() — what on_aggregate draws with — is that function of their own σ, C and qN.
+TEST(PrivacyCentralDp, NoiseStddevIsTheDocumentedFunction) {
+  EXPECT_EQ(central_noise_stddev(1.3, 2.0, 5.0), 1.3 * 2.0 / 5.0);
+  EXPECT_EQ(central_noise_stddev(0.0, 2.0, 5.0), 0.0);
+  for (const auto& [sigma, s, qn] : std::vector<std::array<double, 3>>{
+           {-1.0, 1.0, 1.0}, {1.0, -1.0, 1.0}, {1.0, 1.0, 0.0}, {NAN, 1.0, 1.0}, {1.0, INFINITY, 1.0}}) {
+    try {
+      (void)central_noise_stddev(sigma, s, qn);
+      ADD_FAILURE() << sigma << " " << s << " " << qn << " accepted";
+    } catch (const fedpp::invalid_config& e) {
+      EXPECT_NE(std::string(e.what()).find("central_noise_stddev: need finite sigma >= 0"),
+                std::string::npos);
+    }
+  }
+  const std::size_t d = 200000;
+  fedpp::model_layout layout;
+  layout.add("w", fedpp::tensor_shape({d}));
+  central_dp_options o;
+  o.noise_multiplier = 0.9;
+  o.clip_norm = 0.7;
+  o.sampling_rate = 0.2;
+  o.population = 40; // qN = 8
+  central_dp_hooks<float> hooks(o, layout, secure_rng::reproducible(reproducible_seed{9}));
+  EXPECT_EQ(hooks.expected_clients(), 0.2 * 40.0);
+  EXPECT_EQ(hooks.noise_stddev(), central_noise_stddev(0.9, 0.7, 0.2 * 40.0));
+  // No reports: the mean is scaled by 0/(qN), what is left is the noise; its sd is noise_stddev().
+  std::vector<float> mean(d, 1.0F);
+  hooks.on_aggregate(std::span<float>(mean), 0);
+  double sq = 0;
+  for (float v : mean) sq += static_cast<double>(v) * v;
+  EXPECT_NEAR(std::sqrt(sq / static_cast<double>(d)) / hooks.noise_stddev(), 1.0, 4 * std::sqrt(0.5 / d));
+  // Per-layer bounds: the sensitivity is √Σ C_i².
+  fedpp::model_layout two;
+  two.add("a", fedpp::tensor_shape({2})).add("b", fedpp::tensor_shape({2}));
+  o.per_layer_bounds = {0.3, 0.4};
+  const central_dp_hooks<float> layered(o, two, secure_rng::reproducible(reproducible_seed{9}));
+  EXPECT_DOUBLE_EQ(layered.noise_stddev(), 0.9 * 0.5 / 8.0);
+}
+
+// The target as a clipped fraction t is the quantile γ = 1 − t: C settles where a fraction t of
+// the norms lies above it.
+TEST(PrivacyAdaptiveClipping, TargetAsClippedFraction) {
+  for (double clipped : {0.1, 0.25}) {
+    adaptive_clipping a(5.0, clipped, 0.2, 1.0, clipping_target::clipped_fraction);
+    EXPECT_DOUBLE_EQ(a.target_clipped_fraction(), clipped);
+    EXPECT_DOUBLE_EQ(a.target_quantile(), 1 - clipped);
+    EXPECT_EQ(a.target_kind(), clipping_target::clipped_fraction);
+    auto g = secure_rng::reproducible(reproducible_seed{12});
+    for (int round = 0; round < 400; ++round) {
+      double unclipped = 0;
+      for (int i = 1; i <= 100; ++i) unclipped += (0.01 * i <= a.bound()) ? 1 : 0;
+      a.update(unclipped, 100, 100, g);
+    }
+    EXPECT_NEAR(a.bound(), 1 - clipped, 0.05) << "clipped fraction " << clipped;
+  }
+  // One noiseless round by hand: 3 of 10 clipped, target 0.1 clipped (γ = 0.9), qN = 10:
+  // b̄ = 0.7, C ← 2·exp(−0.2·(0.7 − 0.9)).
+  adaptive_clipping h(2.0, 0.1, 0.2, 0.0, clipping_target::clipped_fraction);
+  auto g = secure_rng::reproducible(reproducible_seed{13});
+  EXPECT_DOUBLE_EQ(h.update(7, 10, 10, g), 0.7);
+  EXPECT_NEAR(h.bound(), 2.0 * std::exp(-0.2 * (0.7 - 0.9)), 1e-15);
+  for (double bad : {0.0, 1.0, -0.5, static_cast<double>(NAN)}) {
+    try {
+      adaptive_clipping(1.0, bad, 0.2, 1.0, clipping_target::clipped_fraction);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const fedpp::invalid_config& e) {
+      EXPECT_NE(std::string(e.what()).find("0 < clipped fraction < 1"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(adaptive_clipping(1.0, 0.5, 0.2, 1.0, static_cast<clipping_target>(7)), fedpp::invalid_config);
+  EXPECT_THROW(adaptive_clipping(INFINITY, 0.5, 0.2, 1.0), fedpp::invalid_config);
+}
+
+// update_noise_multiplier inverts effective_noise_multiplier, and refuses a combined z the count
+// noise alone already exceeds (z ≥ 2σ_b).
+TEST(PrivacyAdaptiveClipping, UpdateNoiseMultiplierInvertsTheCombinedOne) {
+  const adaptive_clipping a(1.0, 0.5, 0.2, 5.0);
+  for (double z : {0.3, 1.0, 3.0, 9.99}) {
+    const double z_update = a.update_noise_multiplier(z);
+    EXPECT_GT(z_update, z);
+    EXPECT_NEAR(a.effective_noise_multiplier(z_update), z, 1e-12 * z);
+  }
+  for (double z : {10.0, 11.0, 0.0, -1.0, static_cast<double>(INFINITY)})
+    EXPECT_THROW((void)a.update_noise_multiplier(z), fedpp::invalid_config) << z;
+  EXPECT_THROW((void)adaptive_clipping(1.0, 0.5, 0.2, 0.0).update_noise_multiplier(1.0),
+               fedpp::invalid_config);
 }

@@ -40,6 +40,32 @@
 
 namespace fedpp::privacy {
 
+namespace detail {
+/// σ·S/(qN) without checks (the hooks' own values are checked at construction).
+[[nodiscard]] inline double central_noise_stddev_unchecked(double noise_multiplier, double sensitivity,
+                                                           double expected_clients) noexcept {
+  return noise_multiplier * sensitivity / expected_clients;
+}
+} // namespace detail
+
+/// The standard deviation of central DP-FedAvg's noise on the mean: σ·S/(qN), noise σ·S on the
+/// sum of the clipped updates divided by the expected number of clients qN (the fixed
+/// denominator); S is the L2 sensitivity (the clip norm C, or √Σ C_i² per layer). Flower's
+/// `compute_stdv(noise_multiplier, clipping_norm, num_sampled_clients)` is the same number with
+/// qN = num_sampled_clients, computed in the same order ((σ·C)/m). central_dp_hooks uses it.
+/// Throws invalid_config, naming the values, unless σ ≥ 0, S ≥ 0 and qN > 0 are all finite.
+[[nodiscard]] inline double central_noise_stddev(double noise_multiplier, double sensitivity,
+                                                 double expected_clients) {
+  if (!(noise_multiplier >= 0) || !std::isfinite(noise_multiplier) || !(sensitivity >= 0) ||
+      !std::isfinite(sensitivity) || !(expected_clients > 0) || !std::isfinite(expected_clients))
+    throw invalid_config(
+        "central_noise_stddev: need finite sigma >= 0, sensitivity >= 0 and expected clients > 0; "
+        "got sigma = " +
+        std::to_string(noise_multiplier) + ", sensitivity = " + std::to_string(sensitivity) +
+        ", expected clients = " + std::to_string(expected_clients));
+  return detail::central_noise_stddev_unchecked(noise_multiplier, sensitivity, expected_clients);
+}
+
 /// Settings of central DP-FedAvg.
 struct central_dp_options {
   double noise_multiplier = 1.0;        ///< σ (noise std on the sum is σ·C)
@@ -116,9 +142,9 @@ public:
 
   /// Server hook: mean over |S| → Σ/(qN) + N(0, (σC/(qN))²).
   void on_aggregate(std::span<T> mean_delta, std::uint64_t /*round*/) {
-    const double qn = options_.sampling_rate * static_cast<double>(options_.population);
+    const double qn = expected_clients();
     const double keep = static_cast<double>(reports_) / qn;
-    const double stddev = options_.noise_multiplier * sensitivity() / qn;
+    const double stddev = noise_stddev();
     if (pool_ != nullptr)
       scale_and_add_gaussian_noise(*pool_, gen_, mean_delta, keep, stddev);
     else
@@ -150,6 +176,17 @@ public:
   /// The current clipping bound (adaptive or fixed flat C).
   [[nodiscard]] double current_bound() const noexcept {
     return adaptive_ ? adaptive_->bound() : options_.clip_norm;
+  }
+  /// qN, the fixed denominator.
+  [[nodiscard]] double expected_clients() const noexcept {
+    return options_.sampling_rate * static_cast<double>(options_.population);
+  }
+  /// The standard deviation of the noise the next on_aggregate adds to the mean:
+  /// central_noise_stddev(σ, sensitivity(), qN) with the current bound (the same arithmetic;
+  /// σ, C, q and N were checked at construction).
+  [[nodiscard]] double noise_stddev() const {
+    return detail::central_noise_stddev_unchecked(options_.noise_multiplier, sensitivity(),
+                                                  expected_clients());
   }
   /// L2 sensitivity of one client's clipped update.
   [[nodiscard]] double sensitivity() const {

@@ -1,15 +1,21 @@
 /// \file state_codec.hpp
 /// Byte layout shared by the stateful server optimizers' save/restore (private).
 ///
-/// [magic "FPSO" 4][version u8 = 1][kind u8][state element bytes u8 (4 | 8)][reserved u8 = 0]
+/// [magic "FPSO" 4][version u8 = 1][kind u8][state element bytes u8 (4 | 8)][flags u8]
 /// [D u64][steps u64][η f64][β1 f64][β2 f64][τ f64][buffers: n × D × state element]
 /// Little-endian host order (fedpp targets little-endian machines, as the wire format checks).
+///
+/// The flags byte (reserved, always 0, before the conventions existed) holds an optimizer's
+/// conventions: FedOpt writes bit 0 = v starts at 0 (not τ²) and bits 1–2 = its bias correction
+/// (optim/fedopt.hpp); FedAvgM has none and requires 0. States written before keep their meaning:
+/// flags 0 are fedpp's default conventions.
 ///
 /// Saved states are input: the reader checks every field against the bytes present before the
 /// caller allocates anything (D × n × width must equal the bytes after the header, computed
 /// without overflow), refuses non-finite values, and refuses anything that would not re-encode
-/// to the same bytes — a hyper-parameter slot the optimizer does not use must hold +0.0 exactly —
-/// so accepted bytes are canonical: restore then save gives them back bit for bit.
+/// to the same bytes — a hyper-parameter slot the optimizer does not use must hold +0.0 exactly,
+/// flag bits it does not define must be 0 — so accepted bytes are canonical: restore then save
+/// gives them back bit for bit.
 #pragma once
 
 #include "fedpp/error.hpp"
@@ -36,6 +42,14 @@ struct optimizer_header {
   std::uint64_t size = 0;
   std::uint64_t steps = 0;
   std::array<double, 4> params{}; ///< η, β1, β2, τ (unused ones 0)
+  std::uint8_t flags = 0;         ///< the optimizer's conventions (0 for FedAvgM)
+};
+
+/// What a reader accepts besides the layout: which hyper-parameter slots the optimizer does not
+/// use (bit i set: slot i must hold +0.0 exactly) and which flag bits it defines.
+struct optimizer_header_rules {
+  std::uint8_t unused_slots = 0;  ///< bit i: slot i (η, β1, β2, τ) is unused and must be +0.0
+  std::uint8_t allowed_flags = 0; ///< flag bits the optimizer defines; any other set bit is refused
 };
 
 inline constexpr std::array<char, 4> optimizer_magic{'F', 'P', 'S', 'O'};
@@ -67,7 +81,7 @@ void write_optimizer_state(std::vector<std::byte>& out, const optimizer_header& 
     p += n;
   };
   put(optimizer_magic.data(), 4);
-  const std::array<std::uint8_t, 4> small{1, static_cast<std::uint8_t>(h.kind), h.state_bytes, 0};
+  const std::array<std::uint8_t, 4> small{1, static_cast<std::uint8_t>(h.kind), h.state_bytes, h.flags};
   put(small.data(), 4);
   put(&h.size, 8);
   put(&h.steps, 8);
@@ -77,12 +91,12 @@ void write_optimizer_state(std::vector<std::byte>& out, const optimizer_header& 
 }
 
 /// Parses and checks the header: magic, version, kind, element width, total length for
-/// `num_buffers` buffers, finite hyper-parameters, and the slots after the first `used_params`
-/// holding +0.0 exactly (what the writer puts there). Throws malformed_message naming the
-/// offending field; allocates nothing.
+/// `num_buffers` buffers, finite hyper-parameters, the unused slots of `rules` holding +0.0
+/// exactly (what the writer puts there) and no flag bit outside `rules.allowed_flags`. Throws
+/// malformed_message naming the offending field; allocates nothing.
 inline optimizer_header read_optimizer_header(const char* who, std::span<const std::byte> bytes,
                                               optimizer_kind expected_kind, std::size_t expected_state_bytes,
-                                              std::size_t num_buffers, std::size_t used_params = 4) {
+                                              std::size_t num_buffers, optimizer_header_rules rules) {
   const std::string w(who);
   if (bytes.size() < optimizer_header_bytes)
     throw malformed_message(w + ": " + std::to_string(bytes.size()) + " bytes, shorter than the " +
@@ -98,10 +112,16 @@ inline optimizer_header read_optimizer_header(const char* who, std::span<const s
   if (small[2] != expected_state_bytes)
     throw malformed_message(w + ": state elements of " + std::to_string(small[2]) + " bytes, expected " +
                             std::to_string(expected_state_bytes));
-  if (small[3] != 0) throw malformed_message(w + ": reserved byte is " + std::to_string(small[3]));
+  if ((small[3] & ~rules.allowed_flags) != 0) {
+    if (rules.allowed_flags == 0)
+      throw malformed_message(w + ": reserved byte is " + std::to_string(small[3]));
+    throw malformed_message(w + ": flags byte is " + std::to_string(small[3]) + ", bits outside " +
+                            std::to_string(rules.allowed_flags) + " are not defined");
+  }
   optimizer_header h;
   h.kind = expected_kind;
   h.state_bytes = small[2];
+  h.flags = small[3];
   std::memcpy(&h.size, bytes.data() + 8, 8);
   std::memcpy(&h.steps, bytes.data() + 16, 8);
   std::memcpy(h.params.data(), bytes.data() + 24, 32);
@@ -118,11 +138,21 @@ inline optimizer_header read_optimizer_header(const char* who, std::span<const s
                               format_param(h.params[i]) + ", not finite");
     std::uint64_t bits = 0;
     std::memcpy(&bits, &h.params[i], 8);
-    if (i >= used_params && bits != 0)
+    if (((rules.unused_slots >> i) & 1U) != 0 && bits != 0)
       throw malformed_message(w + ": unused hyper-parameter slot " + std::to_string(i) + " holds " +
                               format_param(h.params[i]) + " (bits 0x" + hex64(bits) + "), expected +0");
   }
   return h;
+}
+
+/// read_optimizer_header for an optimizer that uses the first `used_params` slots, no flags.
+inline optimizer_header read_optimizer_header(const char* who, std::span<const std::byte> bytes,
+                                              optimizer_kind expected_kind, std::size_t expected_state_bytes,
+                                              std::size_t num_buffers, std::size_t used_params = 4) {
+  std::uint8_t unused = 0;
+  for (std::size_t i = used_params; i < 4; ++i) unused = static_cast<std::uint8_t>(unused | (1U << i));
+  return read_optimizer_header(who, bytes, expected_kind, expected_state_bytes, num_buffers,
+                               optimizer_header_rules{unused, 0});
 }
 
 /// Copies buffer `index` of the payload into `out`; throws malformed_message for a non-finite
