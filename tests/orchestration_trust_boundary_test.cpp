@@ -485,6 +485,8 @@ std::vector<client_id> population(std::size_t n) {
 TEST(TrustBoundary, AsyncServerRefusesForgedSendersAndHugeWeights) {
   scripted_trainer trainer;
   (*trainer.script)[1].weight = 1e30;
+  (*trainer.script)[0].delay = 20ms; // client 1's report comes first, so it is judged in any run
+  (*trainer.script)[2].delay = 20ms;
   federation fed(3, trainer, toy_layout());
   auto attacker = fed.hub().endpoint(999);
   std::vector<float> poison(toy_layout().total_size(), 1e30F);
@@ -516,9 +518,11 @@ TEST(TrustBoundary, AsyncServerRefusesForgedSendersAndHugeWeights) {
 TEST(TrustBoundary, AsyncServerGoesOnWhenATrainerThrows) {
   scripted_trainer trainer;
   (*trainer.script)[0].throws = true;
+  (*trainer.script)[1].delay = 10ms; // client 0's failure notice comes first
+  (*trainer.script)[2].delay = 10ms;
   federation fed(3, trainer, toy_layout());
   fedpp::async_options options;
-  options.concurrency = 2;
+  options.concurrency = 3; // everyone in flight from the start, client 0 included
   options.seed = 1;
   options.max_wait = 20s;
   fedpp::async_server<float, fedpp::fedasync<float>> server(fedpp::flat_model<float>(toy_layout()), population(3),
