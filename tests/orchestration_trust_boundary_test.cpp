@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cfloat>
 #include <chrono>
 #include <cmath>
@@ -131,16 +132,20 @@ TEST(TrustBoundary, AHostSpeaksOnlyForTheClientsRoutedToIt) {
   EXPECT_THROW(a.send_as(2, fedpp::server_endpoint, fedpp::message{}), fedpp::invalid_config);
 
   plain_server server(fedpp::flat_model<float>(toy_layout()), fedpp::uniform_sampler(3, 3));
+  std::atomic<bool> a_sent{false};
   std::thread host([&] {
-    // Host A answers for 0 and 1 with plain sends (envelope.from = host A), and also tries 2.
+    // Host A tries to answer for 2, then answers for 0 and 1 with plain sends (envelope.from =
+    // host A); host B's honest report for 2 comes after, so the forgery is judged first.
     std::vector<float> d(toy_layout().total_size(), 1.F);
     for (int i = 0; i < 2; ++i) (void)a.receive_for(5s);
-    for (client_id c : {0, 1, 2})
+    for (client_id c : {2, 0, 1})
       a.send(fedpp::server_endpoint, fedpp::wire::encode_client_update<float>(0, c, toy_layout(), d, 1.0));
+    a_sent = true;
   });
   std::thread honest_b([&] {
     auto b = hub.endpoint(host_b);
     (void)b.receive_for(5s);
+    while (!a_sent) std::this_thread::sleep_for(1ms);
     std::vector<float> d(toy_layout().total_size(), 4.F);
     b.send(fedpp::server_endpoint, fedpp::wire::encode_client_update<float>(0, 2, toy_layout(), d, 1.0));
   });
