@@ -43,6 +43,9 @@ public:
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::size_t num_features() const noexcept { return data_->num_features(); }
   [[nodiscard]] std::size_t num_classes() const noexcept { return data_->num_classes(); }
+  /// False when the view is the whole dataset in order (its i-th example is the dataset's),
+  /// true when it reads an index list.
+  [[nodiscard]] bool is_subset() const noexcept { return subset_; }
   /// Index in the dataset of the view's i-th example.
   [[nodiscard]] std::size_t index(std::size_t i) const noexcept { return subset_ ? indices_[i] : i; }
   /// Features of the view's i-th example.

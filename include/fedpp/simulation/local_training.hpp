@@ -6,6 +6,8 @@
 
 #include "fedpp/client/round_config.hpp"
 #include "fedpp/error.hpp"
+#include "fedpp/kernels/scaled_accumulate.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/random/rng.hpp"
 #include "fedpp/simulation/dataset_view.hpp"
 #include "fedpp/simulation/detail/model_common.hpp"
@@ -14,12 +16,14 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace fedpp::simulation {
@@ -116,7 +120,8 @@ train_result sgd(const M& model, std::span<typename M::value_type> params, const
   typename M::workspace ws;
   row_matrix<T> x;
   std::vector<std::uint8_t> y;
-  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> w(params.data(), static_cast<Eigen::Index>(params.size()));
+  Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>> w(params.data(),
+                                                          static_cast<Eigen::Index>(params.size()));
   Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> g(grad.data(), static_cast<Eigen::Index>(grad.size()));
   Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>> wg(global.data(),
                                                            static_cast<Eigen::Index>(global.size()));
@@ -131,7 +136,7 @@ train_result sgd(const M& model, std::span<typename M::value_type> params, const
       loss_sum += model.loss_and_gradient(std::span<const T>(params), x, y, std::span<T>(grad), ws) *
                   static_cast<double>(count);
       if (mu > 0) g += mu_t * (w - wg);
-      w -= eta * g;
+      kernels::scaled_accumulate(params, -eta, std::span<const T>(grad)); // w ← w − η g
       b += count;
       result.num_examples += count;
       ++result.num_steps;
@@ -190,33 +195,86 @@ train_result train_central(const M& model, std::span<typename M::value_type> par
                      std::span<const typename M::value_type>{}, gen);
 }
 
-/// Accuracy and mean cross-entropy of `params` over `data`, `batch_size` examples per forward
-/// pass (batched matrix products). Throws invalid_config like local_train, or for batch_size 0.
+namespace detail {
+
+/// Scores examples [begin, begin + count) of `data`. A whole float dataset is read in place
+/// (a strided view of its rows); other views are gathered into `x` first.
 template <trainable_model M>
-evaluation evaluate(const M& model, std::span<const typename M::value_type> params, const dataset_view& data,
-                    std::size_t batch_size = 1024) {
+score score_batch(const M& model, std::span<const typename M::value_type> params, const dataset_view& data,
+                  std::size_t begin, std::size_t count, typename M::workspace& ws,
+                  row_matrix<typename M::value_type>& x, row_matrix<typename M::value_type>& z,
+                  std::vector<std::uint8_t>& y) {
   using T = typename M::value_type;
-  detail::check_model_data("evaluate", model, params.size(), data);
+  if constexpr (std::is_same_v<T, float>) {
+    if (!data.is_subset()) {
+      const auto d = data.num_features();
+      const Eigen::Map<const row_matrix<float>> rows(data.data().features().data() + begin * d,
+                                                     static_cast<Eigen::Index>(count),
+                                                     static_cast<Eigen::Index>(d));
+      model.forward(params, rows, z, ws);
+      return score_logits(z, data.data().labels().subspan(begin, count));
+    }
+  }
+  gather(data, {}, begin, count, x, y);
+  model.forward(params, x, z, ws);
+  return score_logits(z, std::span<const std::uint8_t>(y));
+}
+
+/// evaluate's body: the batches' scores, computed by `run(tasks, task)`, are summed in batch
+/// order, so the result does not depend on how many threads computed them.
+template <trainable_model M, class Runner>
+evaluation evaluate_batches(const M& model, std::span<const typename M::value_type> params,
+                            const dataset_view& data, std::size_t batch_size, std::size_t max_tasks,
+                            Runner&& run) {
+  using T = typename M::value_type;
+  check_model_data("evaluate", model, params.size(), data);
   if (batch_size == 0) throw invalid_config("evaluate: batch_size must be > 0");
   evaluation result;
   result.num_examples = data.size();
   if (data.empty()) return result;
-  typename M::workspace ws;
-  row_matrix<T> x, z;
-  std::vector<std::uint8_t> y;
+  const std::size_t num_batches = (data.size() + batch_size - 1) / batch_size;
+  std::vector<score> scores(num_batches);
+  std::atomic<std::size_t> next{0};
+  run(std::min(max_tasks, num_batches), [&](std::size_t) {
+    typename M::workspace ws;
+    row_matrix<T> x, z;
+    std::vector<std::uint8_t> y;
+    for (std::size_t b = next.fetch_add(1); b < num_batches; b = next.fetch_add(1)) {
+      const std::size_t begin = b * batch_size;
+      scores[b] =
+          score_batch(model, params, data, begin, std::min(batch_size, data.size() - begin), ws, x, z, y);
+    }
+  });
   double loss_sum = 0;
   std::size_t correct = 0;
-  for (std::size_t b = 0; b < data.size(); b += batch_size) {
-    const std::size_t count = std::min(batch_size, data.size() - b);
-    detail::gather(data, {}, b, count, x, y);
-    model.forward(params, x, z, ws);
-    const auto s = detail::score_logits(z, std::span<const std::uint8_t>(y));
+  for (const auto& s : scores) {
     loss_sum += s.loss_sum;
     correct += s.correct;
   }
   result.accuracy = static_cast<double>(correct) / static_cast<double>(data.size());
   result.mean_loss = loss_sum / static_cast<double>(data.size());
   return result;
+}
+
+} // namespace detail
+
+/// Accuracy and mean cross-entropy of `params` over `data`, `batch_size` examples per forward
+/// pass (batched matrix products). Throws invalid_config like local_train, or for batch_size 0.
+template <trainable_model M>
+evaluation evaluate(const M& model, std::span<const typename M::value_type> params, const dataset_view& data,
+                    std::size_t batch_size = 1024) {
+  return detail::evaluate_batches(model, params, data, batch_size, 1, [](std::size_t tasks, auto&& task) {
+    for (std::size_t t = 0; t < tasks; ++t) task(t);
+  });
+}
+
+/// evaluate() with the batches spread over the threads of `pool`; the same result as the
+/// serial evaluate() with the same batch_size, for any pool size.
+template <trainable_model M>
+evaluation evaluate(const M& model, std::span<const typename M::value_type> params, const dataset_view& data,
+                    parallel::thread_pool& pool, std::size_t batch_size = 1024) {
+  return detail::evaluate_batches(model, params, data, batch_size, pool.size(),
+                                  [&pool](std::size_t tasks, auto&& task) { pool.run(tasks, task); });
 }
 
 /// The full-view objective L(w) + μ/2 ‖w − w_global‖² (L = mean cross-entropy over `data`)

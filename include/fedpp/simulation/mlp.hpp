@@ -6,7 +6,9 @@
 #pragma once
 
 #include "fedpp/error.hpp"
+#include "fedpp/kernels/dispatch.hpp"
 #include "fedpp/random/rng.hpp"
+#include "fedpp/simulation/detail/dense_kernels.hpp"
 #include "fedpp/simulation/detail/model_common.hpp"
 #include "fedpp/simulation/trainable_model.hpp"
 #include "fedpp/tensor/dtype.hpp"
@@ -20,6 +22,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <vector>
 
 namespace fedpp::simulation {
 
@@ -29,9 +33,11 @@ template <std::floating_point T = float>
 class mlp {
 public:
   using value_type = T;
-  /// Scratch for forward/backward: hidden activations, logits, hidden gradient.
+  /// Scratch for forward/backward: hidden activations, logits, hidden gradient, and a
+  /// transposed copy of a weight matrix for large batches.
   struct workspace {
     row_matrix<T> h, z, dh;
+    std::vector<T> packed;
   };
 
   /// Throws invalid_config when a size is 0.
@@ -73,54 +79,57 @@ public:
     return model;
   }
 
-  /// logits for the rows of x (n × features); leaves the hidden activations in ws.h.
-  void forward(std::span<const T> params, const row_matrix<T>& x, row_matrix<T>& logits,
+  /// logits for the rows of x (n × features, any row stride); leaves the hidden activations in
+  /// ws.h. Runs on kernels::active_isa() (see simulation/detail/dense_kernels.hpp).
+  void forward(std::span<const T> params, const Eigen::Ref<const row_matrix<T>>& x, row_matrix<T>& logits,
                workspace& ws) const {
     detail::check_params("mlp::forward", layout_, params.size());
     if (static_cast<std::size_t>(x.cols()) != features_)
       throw invalid_config("mlp: input has " + std::to_string(x.cols()) + " columns, the model " +
                            std::to_string(features_) + " features");
+    const auto path = kernels::active_isa();
     const T* p = params.data();
+    const auto n = static_cast<std::size_t>(x.rows());
     ws.h.resize(x.rows(), idx(hidden_));
-    ws.h.noalias() = x * cmat(p + layout_[0].offset, hidden_, features_).transpose();
-    ws.h.rowwise() += cvec(p + layout_[1].offset, hidden_).transpose();
-    ws.h = ws.h.cwiseMax(T(0));
     logits.resize(x.rows(), idx(classes_));
-    logits.noalias() = ws.h * cmat(p + layout_[2].offset, classes_, hidden_).transpose();
-    logits.rowwise() += cvec(p + layout_[3].offset, classes_).transpose();
+    // H = relu(X W1ᵀ + b1), then Z = H W2ᵀ + b2.
+    detail::dense_layer(path, n, hidden_, features_, x.data(), static_cast<std::size_t>(x.outerStride()),
+                        p + layout_[0].offset, p + layout_[1].offset, ws.h.data(), true, ws.packed);
+    detail::dense_layer(path, n, classes_, hidden_, ws.h.data(), hidden_, p + layout_[2].offset,
+                        p + layout_[3].offset, logits.data(), false, ws.packed);
   }
 
   /// Mean cross-entropy over the rows of x; writes its gradient to `grad` by backpropagation:
   /// dZ = (softmax(z) − onehot(y)) / n, ∂W2 = dZᵀ H, ∂b2 = Σ dZ, dH = (dZ W2) ⊙ [H > 0],
   /// ∂W1 = dHᵀ x, ∂b1 = Σ dH.
-  double loss_and_gradient(std::span<const T> params, const row_matrix<T>& x,
+  double loss_and_gradient(std::span<const T> params, const Eigen::Ref<const row_matrix<T>>& x,
                            std::span<const std::uint8_t> labels, std::span<T> grad, workspace& ws) const {
     detail::check_params("mlp::loss_and_gradient", layout_, grad.size());
     detail::check_labels("mlp::loss_and_gradient", x.rows(), labels, classes_);
     forward(params, x, ws.z, ws);
     const double loss = detail::softmax_cross_entropy_backward(ws.z, labels);
+    const auto path = kernels::active_isa();
+    const auto n = static_cast<std::size_t>(x.rows());
     const T* p = params.data();
     T* g = grad.data();
-    mat(g + layout_[2].offset, classes_, hidden_).noalias() = ws.z.transpose() * ws.h;
-    vec(g + layout_[3].offset, classes_) = ws.z.colwise().sum().transpose();
+    const T* dz = ws.z.data();
+    detail::gemm_on(path, classes_, hidden_, n, detail::strided<T>{dz, 1, classes_}, ws.h.data(), hidden_,
+                    g + layout_[2].offset, hidden_);
+    detail::column_sums(n, classes_, dz, g + layout_[3].offset);
     ws.dh.resize(x.rows(), idx(hidden_));
-    ws.dh.noalias() = ws.z * cmat(p + layout_[2].offset, classes_, hidden_);
-    ws.dh = (ws.h.array() > T(0)).select(ws.dh, T(0));
-    mat(g + layout_[0].offset, hidden_, features_).noalias() = ws.dh.transpose() * x;
-    vec(g + layout_[1].offset, hidden_) = ws.dh.colwise().sum().transpose();
+    T* dh = ws.dh.data();
+    detail::gemm_on(path, n, hidden_, classes_, detail::strided<T>{dz, classes_, 1}, p + layout_[2].offset,
+                    hidden_, dh, hidden_);
+    const T* h = ws.h.data();
+    for (std::size_t i = 0; i < n * hidden_; ++i) dh[i] = h[i] > T(0) ? dh[i] : T(0);
+    detail::gemm_on(path, hidden_, features_, n, detail::strided<T>{dh, 1, hidden_}, x.data(),
+                    static_cast<std::size_t>(x.outerStride()), g + layout_[0].offset, features_);
+    detail::column_sums(n, hidden_, dh, g + layout_[1].offset);
     return loss;
   }
 
 private:
   static Eigen::Index idx(std::size_t n) noexcept { return static_cast<Eigen::Index>(n); }
-  static Eigen::Map<const row_matrix<T>> cmat(const T* p, std::size_t r, std::size_t c) {
-    return {p, idx(r), idx(c)};
-  }
-  static Eigen::Map<row_matrix<T>> mat(T* p, std::size_t r, std::size_t c) { return {p, idx(r), idx(c)}; }
-  static Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>> cvec(const T* p, std::size_t n) {
-    return {p, idx(n)};
-  }
-  static Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> vec(T* p, std::size_t n) { return {p, idx(n)}; }
 
   std::size_t features_;
   std::size_t hidden_;

@@ -5,7 +5,9 @@
 #pragma once
 
 #include "fedpp/error.hpp"
+#include "fedpp/kernels/dispatch.hpp"
 #include "fedpp/random/rng.hpp"
+#include "fedpp/simulation/detail/dense_kernels.hpp"
 #include "fedpp/simulation/detail/model_common.hpp"
 #include "fedpp/simulation/trainable_model.hpp"
 #include "fedpp/tensor/dtype.hpp"
@@ -19,7 +21,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <utility>
+#include <string>
+#include <vector>
 
 namespace fedpp::simulation {
 
@@ -29,9 +32,11 @@ template <std::floating_point T = float>
 class softmax_regression {
 public:
   using value_type = T;
-  /// Scratch for forward/backward (holds the logits).
+  /// Scratch for forward/backward: the logits, and a transposed copy of the weights for large
+  /// batches.
   struct workspace {
     row_matrix<T> z;
+    std::vector<T> packed;
   };
 
   /// Throws invalid_config when either size is 0.
@@ -66,43 +71,39 @@ public:
     return model;
   }
 
-  /// logits = x Wᵀ + b for the rows of x (n × features).
-  void forward(std::span<const T> params, const row_matrix<T>& x, row_matrix<T>& logits, workspace&) const {
+  /// logits = x Wᵀ + b for the rows of x (n × features, any row stride). Runs on
+  /// kernels::active_isa() (see simulation/detail/dense_kernels.hpp).
+  void forward(std::span<const T> params, const Eigen::Ref<const row_matrix<T>>& x, row_matrix<T>& logits,
+               workspace& ws) const {
     detail::check_params("softmax_regression::forward", layout_, params.size());
     check_input(x);
-    const auto [w, b] = maps(params);
     logits.resize(x.rows(), static_cast<Eigen::Index>(classes_));
-    logits.noalias() = x * w.transpose();
-    logits.rowwise() += b.transpose();
+    detail::dense_layer(kernels::active_isa(), static_cast<std::size_t>(x.rows()), classes_, features_,
+                        x.data(), static_cast<std::size_t>(x.outerStride()), params.data(),
+                        params.data() + classes_ * features_, logits.data(), false, ws.packed);
   }
 
   /// Mean cross-entropy over the rows of x; writes its gradient to `grad`:
   /// ∂/∂W = dZᵀ x, ∂/∂b = Σ_rows dZ with dZ = (softmax(z) − onehot(y)) / n.
-  double loss_and_gradient(std::span<const T> params, const row_matrix<T>& x,
+  double loss_and_gradient(std::span<const T> params, const Eigen::Ref<const row_matrix<T>>& x,
                            std::span<const std::uint8_t> labels, std::span<T> grad, workspace& ws) const {
     detail::check_params("softmax_regression::loss_and_gradient", layout_, grad.size());
     detail::check_labels("softmax_regression::loss_and_gradient", x.rows(), labels, classes_);
     forward(params, x, ws.z, ws);
     const double loss = detail::softmax_cross_entropy_backward(ws.z, labels);
-    const auto c = static_cast<Eigen::Index>(classes_), d = static_cast<Eigen::Index>(features_);
-    Eigen::Map<row_matrix<T>> gw(grad.data(), c, d);
-    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> gb(grad.data() + classes_ * features_, c);
-    gw.noalias() = ws.z.transpose() * x;
-    gb = ws.z.colwise().sum().transpose();
+    const auto n = static_cast<std::size_t>(x.rows());
+    detail::gemm_on(kernels::active_isa(), classes_, features_, n,
+                    detail::strided<T>{ws.z.data(), 1, classes_}, x.data(),
+                    static_cast<std::size_t>(x.outerStride()), grad.data(), features_);
+    detail::column_sums(n, classes_, ws.z.data(), grad.data() + classes_ * features_);
     return loss;
   }
 
 private:
-  void check_input(const row_matrix<T>& x) const {
+  void check_input(const Eigen::Ref<const row_matrix<T>>& x) const {
     if (static_cast<std::size_t>(x.cols()) != features_)
       throw invalid_config("softmax_regression: input has " + std::to_string(x.cols()) +
                            " columns, the model " + std::to_string(features_) + " features");
-  }
-  auto maps(std::span<const T> params) const {
-    const auto c = static_cast<Eigen::Index>(classes_), d = static_cast<Eigen::Index>(features_);
-    return std::pair{
-        Eigen::Map<const row_matrix<T>>(params.data(), c, d),
-        Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(params.data() + classes_ * features_, c)};
   }
 
   std::size_t features_;
