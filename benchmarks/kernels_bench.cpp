@@ -1,5 +1,7 @@
 // Kernel throughput against this machine's read bandwidth, measured in the same run
 // (BM_reference_read_bandwidth). Bytes processed = bytes the kernel must read plus write.
+#include "read_bandwidth_reference.hpp"
+
 #include "fedpp/detail/aligned_buffer.hpp"
 #include "fedpp/kernels/kernels.hpp"
 #include "fedpp/parallel/kernels.hpp"
@@ -45,93 +47,25 @@ const std::vector<std::span<const float>>& client_inputs() {
   return spans;
 }
 
-// Sum of n floats (n a multiple of 64) with eight independent 8-lane accumulators. On x86-64 it is compiled
-// for AVX2 whatever the build flags, so the reference is the same loop in the -O2 and the -march=native
-// builds (the machine's figure, not the flags').
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"))) float sum_floats_avx2(const float* p, std::size_t n) {
-  typedef float v8 __attribute__((vector_size(32)));
-  // Named accumulators, not an array: at -O2 GCC would keep an array on the stack.
-  v8 s0 = {}, s1 = {}, s2 = {}, s3 = {}, s4 = {}, s5 = {}, s6 = {}, s7 = {}, v;
-  for (std::size_t i = 0; i < n; i += 64) {
-    __builtin_memcpy(&v, p + i, sizeof v);
-    s0 += v;
-    __builtin_memcpy(&v, p + i + 8, sizeof v);
-    s1 += v;
-    __builtin_memcpy(&v, p + i + 16, sizeof v);
-    s2 += v;
-    __builtin_memcpy(&v, p + i + 24, sizeof v);
-    s3 += v;
-    __builtin_memcpy(&v, p + i + 32, sizeof v);
-    s4 += v;
-    __builtin_memcpy(&v, p + i + 40, sizeof v);
-    s5 += v;
-    __builtin_memcpy(&v, p + i + 48, sizeof v);
-    s6 += v;
-    __builtin_memcpy(&v, p + i + 56, sizeof v);
-    s7 += v;
-  }
-  const v8 s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-  float total = 0;
-  for (std::size_t l = 0; l < 8; ++l) total += s[l];
-  return total;
-}
-#endif
-
-float sum_floats(const float* p, std::size_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx2")) return sum_floats_avx2(p, n);
-#endif
-  namespace simd = kernels::simd;
-  constexpr std::size_t lanes = simd::width<float>;
-  auto s0 = simd::broadcast(0.0f), s1 = s0, s2 = s0, s3 = s0;
-  std::size_t i = 0;
-  for (; i + 4 * lanes <= n; i += 4 * lanes) {
-    s0 = s0 + simd::load_as<float>(p + i);
-    s1 = s1 + simd::load_as<float>(p + i + lanes);
-    s2 = s2 + simd::load_as<float>(p + i + 2 * lanes);
-    s3 = s3 + simd::load_as<float>(p + i + 3 * lanes);
-  }
-  return simd::reduce_add((s0 + s1) + (s2 + s3));
-}
-
-// Vectorized float sum over 512 MiB: the read bandwidth every kernel figure is compared with.
-constexpr std::size_t reference_floats = std::size_t{128} << 20; // 512 MiB of float
-static_assert(reference_floats % 64 == 0);
-
-const detail::aligned_buffer<float>& reference_data() {
-  static const auto data = random_buffer<float>(reference_floats, 1);
-  return data;
-}
-
+// The read bandwidth every kernel figure is compared with (read_bandwidth_reference.hpp).
 void BM_reference_read_bandwidth(benchmark::State& state) {
-  const auto& data = reference_data();
-  for (auto _ : state) benchmark::DoNotOptimize(sum_floats(data.data(), reference_floats));
+  const auto& data = fedpp_bench::reference_data();
+  for (auto _ : state) benchmark::DoNotOptimize(fedpp_bench::sum_floats(data.data(), fedpp_bench::reference_floats));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
-                          static_cast<std::int64_t>(reference_floats * sizeof(float)));
+                          static_cast<std::int64_t>(fedpp_bench::reference_floats * sizeof(float)));
 }
 BENCHMARK(BM_reference_read_bandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The same sum split over a user-sized pool (arg: threads): the limit for kernels that run on a
-// pool of that size (their figures are quoted against both references).
+// The same sum split over a user-sized pool (arg: threads; registered for all cores): the limit
+// for kernels that run on a pool of that size.
 void BM_reference_read_bandwidth_pool(benchmark::State& state) {
-  const auto threads = static_cast<std::size_t>(state.range(0));
-  const auto& data = reference_data();
-  parallel::thread_pool pool(threads);
-  std::vector<float> partial(threads);
-  for (auto _ : state) {
-    pool.run(threads, [&](std::size_t t) {
-      const std::size_t lo = reference_floats / 64 * t / threads * 64;
-      const std::size_t hi = reference_floats / 64 * (t + 1) / threads * 64;
-      partial[t] = sum_floats(data.data() + lo, hi - lo);
-    });
-    benchmark::DoNotOptimize(partial.data());
-  }
+  parallel::thread_pool pool(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(fedpp_bench::reference_pass(&pool));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
-                          static_cast<std::int64_t>(reference_floats * sizeof(float)));
+                          static_cast<std::int64_t>(fedpp_bench::reference_floats * sizeof(float)));
 }
 BENCHMARK(BM_reference_read_bandwidth_pool)
-    ->Arg(2)
+    ->Arg(static_cast<std::int64_t>(fedpp_bench::all_cores()))
     ->ArgName("threads")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

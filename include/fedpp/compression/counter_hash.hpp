@@ -1,7 +1,12 @@
 /// \file counter_hash.hpp
-/// A counter-based random source: a stateless hash of (seed, index), so element i's random
-/// number does not depend on the order or the thread that draws it, and loops over indices
-/// vectorize (32-bit multiplies and shifts only). Deterministic under a seed; not cryptographic.
+/// Stateless hashes of (seed, index), so element i's random number does not depend on the order
+/// or the thread that draws it, and loops over indices vectorize:
+/// - counter_hash: murmur3's finalizer on the keyed index (32-bit multiplies and shifts), the
+///   quantizers' random source (well mixed, not a provably independent family);
+/// - pairwise_hash: multiply-add-shift, a 2-wise independent (strongly universal) family of
+///   32-bit keys (Dietzfelbinger 1996), and scramble32, a fixed bijection to apply to indices
+///   first: the count sketch's buckets and signs.
+/// Deterministic under a seed; not cryptographic.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +53,57 @@ constexpr void counter_mix_in_place(U& h, counter_key key, std::uint32_t hi_term
   auto h = static_cast<std::uint32_t>(index);
   counter_mix_in_place(h, key, counter_high_term(index));
   return h;
+}
+
+/// Key of pairwise_hash: two 64-bit multipliers drawn from (seed, stream).
+struct pairwise_key {
+  std::uint64_t a = 0; ///< multiplier
+  std::uint64_t b = 0; ///< addend
+
+  /// The key of stream `stream` under `seed`: two splitmix64 outputs (Steele et al. 2014) of
+  /// consecutive counters, so distinct streams (the rows of a sketch) get unrelated keys.
+  [[nodiscard]] static constexpr pairwise_key from_seed(std::uint64_t seed, std::uint64_t stream) noexcept {
+    return {splitmix64(seed + (2 * stream + 1) * 0x9e3779b97f4a7c15ULL),
+            splitmix64(seed + (2 * stream + 2) * 0x9e3779b97f4a7c15ULL)};
+  }
+  /// splitmix64's output function.
+  [[nodiscard]] static constexpr std::uint64_t splitmix64(std::uint64_t z) noexcept {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+};
+
+/// h(i) = ⌊((a·i + b) mod 2^64) / 2^32⌋ for a 32-bit key i: multiply-add-shift (Dietzfelbinger,
+/// "Universal hashing and k-wise independent random variables via integer arithmetic without
+/// primes", STACS 1996; Thorup, "High Speed Hashing for Integers and Strings", 2015, §3.3). With
+/// a and b uniform on [0, 2^64), keys of w = 32 bits and 64-bit arithmetic, the top l bits are
+/// strongly universal for l ≤ 64 − 32 + 1 = 33: for i ≠ k the pair (h(i), h(k)) is uniform on
+/// [0, 2^32)², so every bit and every function of disjoint bits is 2-wise independent.
+[[nodiscard]] constexpr std::uint32_t pairwise_hash(pairwise_key key, std::uint32_t i) noexcept {
+  return static_cast<std::uint32_t>((key.a * i + key.b) >> 32);
+}
+
+/// scramble32's mix, in place (for plain integers and GCC vectors of 32-bit lanes alike).
+template <class U>
+constexpr void scramble_in_place(U& h) noexcept {
+  h ^= h >> 16;
+  h *= 0x85ebca6bU;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35U;
+  h ^= h >> 16;
+}
+
+/// A fixed bijection of [0, 2^32) (murmur3's fmix32: xor-shifts and odd multipliers, each
+/// invertible). Composing a 2-wise independent family with a fixed bijection of its keys keeps
+/// it 2-wise independent; what it changes is the structure of one key's hash values along
+/// consecutive indices. Multiply-add-shift alone maps i, i + 1, i + 2, … to an arithmetic
+/// progression modulo 2^64, so for a given key the pairs at some distances k collide for almost
+/// every i, and data with a period (a weight matrix's columns) could line up with them;
+/// scrambled first, index distances mean nothing to the hash.
+[[nodiscard]] constexpr std::uint32_t scramble32(std::uint32_t i) noexcept {
+  scramble_in_place(i);
+  return i;
 }
 
 /// Uniform float in [0, 1) from the top 24 bits of a hash (exactly representable steps of 2^-24).

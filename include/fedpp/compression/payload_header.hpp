@@ -4,7 +4,7 @@
 /// | offset | bytes | field                                                              |
 /// |--------|-------|--------------------------------------------------------------------|
 /// |      0 |     1 | scheme (payload_scheme)                                            |
-/// |      1 |     1 | payload format version (1)                                         |
+/// |      1 |     1 | payload format version (1; 2 for count_sketch: payload_version_of) |
 /// |      2 |     1 | parameter a (bit width, float format, index encoding ...)          |
 /// |      3 |     1 | flags (bit 0: stochastic rounding, bit 1: Hadamard-rotated, ...)   |
 /// |      4 |     4 | chunk size (elements per scale; 0 = one scale for the whole vector)|
@@ -51,8 +51,17 @@ enum class payload_scheme : std::uint8_t {
   return "unknown";
 }
 
-/// The payload format version this build writes and reads.
+/// The payload format version this build writes and reads (every scheme but count_sketch).
 inline constexpr std::uint8_t payload_version = 1;
+/// count_sketch payloads: version 2 hashes every coordinate on its own (count_sketch.hpp).
+/// Version 1 hashed blocks of 64 coordinates together; its cells mean something else, so it is
+/// refused rather than summed with version 2 sketches.
+inline constexpr std::uint8_t count_sketch_payload_version = 2;
+
+/// The version this build writes and reads for `scheme`.
+[[nodiscard]] constexpr std::uint8_t payload_version_of(payload_scheme scheme) noexcept {
+  return scheme == payload_scheme::count_sketch ? count_sketch_payload_version : payload_version;
+}
 /// Bytes of the common header.
 inline constexpr std::size_t payload_header_bytes = 16;
 /// Decoders refuse payloads claiming more elements than this (2^40): a corrupt count must not
@@ -70,7 +79,7 @@ struct payload_header {
   /// Appends the 16 header bytes.
   void write(detail::byte_writer& w) const {
     w.u8(static_cast<std::uint8_t>(scheme));
-    w.u8(payload_version);
+    w.u8(payload_version_of(scheme));
     w.u8(param);
     w.u8(flags);
     w.u32(chunk);
@@ -83,9 +92,14 @@ struct payload_header {
     const auto s = r.u8("scheme");
     if (s < 1 || s > 6) detail::malformed("unknown scheme " + std::to_string(s));
     h.scheme = static_cast<payload_scheme>(s);
-    if (const auto v = r.u8("version"); v != payload_version)
-      detail::malformed("unsupported payload version " + std::to_string(v) + " (this build reads " +
-                        std::to_string(payload_version) + ")");
+    const auto v = r.u8("version");
+    if (h.scheme == payload_scheme::count_sketch && v == 1)
+      detail::malformed("count_sketch payload version 1 is no longer read: its buckets hashed blocks of 64 "
+                        "coordinates together, version 2 hashes each coordinate, so the two cannot be "
+                        "summed; sketch the update again with this build");
+    if (v != payload_version_of(h.scheme))
+      detail::malformed(std::string(to_string(h.scheme)) + ": unsupported payload version " + std::to_string(v) +
+                        " (this build reads " + std::to_string(payload_version_of(h.scheme)) + ")");
     h.param = r.u8("parameter");
     h.flags = r.u8("flags");
     h.chunk = r.u32("chunk size");
