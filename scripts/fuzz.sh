@@ -12,7 +12,7 @@
 #
 # Optional arguments after the mode: harness names (e.g. wire_decode secagg_server) to run only
 # those. Environment: FEDPP_FUZZ_CXX (default clang++), FEDPP_FUZZ_JOBS (build and fuzz
-# processes, default 2), FUZZ_CI_SECONDS.
+# processes, default 2), FEDPP_FUZZ_BUILD (build folder, default build/fuzz), FUZZ_CI_SECONDS.
 #
 # While fuzzing, the invariants of the open findings (first column of tests/fuzz/findings/open.txt)
 # are waived (FEDPP_FUZZ_WAIVE) so that a known bug does not stop a run; the findings themselves
@@ -20,7 +20,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="$root/build/fuzz"
+build="${FEDPP_FUZZ_BUILD:-$root/build/fuzz}"
 fuzz_dir="$root/tests/fuzz"
 jobs="${FEDPP_FUZZ_JOBS:-2}"
 cxx="${FEDPP_FUZZ_CXX:-clang++}"
