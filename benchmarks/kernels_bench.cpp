@@ -50,7 +50,8 @@ const std::vector<std::span<const float>>& client_inputs() {
 // The read bandwidth every kernel figure is compared with (read_bandwidth_reference.hpp).
 void BM_reference_read_bandwidth(benchmark::State& state) {
   const auto& data = fedpp_bench::reference_data();
-  for (auto _ : state) benchmark::DoNotOptimize(fedpp_bench::sum_floats(data.data(), fedpp_bench::reference_floats));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(fedpp_bench::sum_floats(data.data(), fedpp_bench::reference_floats));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                           static_cast<std::int64_t>(fedpp_bench::reference_floats * sizeof(float)));
 }

@@ -163,7 +163,8 @@ public:
   void finish(double bytes, double traffic_bytes = 0) {
     state_->SetBytesProcessed(static_cast<std::int64_t>(bytes * static_cast<double>(state_->iterations())));
     if (passes_ == 0) return;
-    const double reference_rate = static_cast<double>(passes_) * reference_floats * sizeof(float) / reference_seconds_;
+    const double reference_rate =
+        static_cast<double>(passes_) * reference_floats * sizeof(float) / reference_seconds_;
     const double kernel_rate = static_cast<double>(passes_) * bytes / kernel_seconds_;
     state_->counters["read_GBps"] = reference_rate / 1e9;
     state_->counters["x_read_bw"] = kernel_rate / reference_rate;

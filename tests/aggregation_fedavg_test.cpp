@@ -289,4 +289,66 @@ TEST(FedAvg, MillionClientsDoNotDrift) {
   EXPECT_NEAR(agg.total_weight(), static_cast<double>(weight_sum), 1e-6);
 }
 
+// accumulate(pool, batch) is the serial batch with the fold spread over threads: the state is
+// bitwise equal to the serial one for odd tensor sizes (around the kernel's 8192-element blocks,
+// which are the threads' chunk unit), odd batch sizes, every pool size, after several batches.
+TEST(FedAvg, PooledBatchEqualsSerialBitForBit) {
+  model_layout layout;
+  layout.add("a", {8191}).add("b", {1}).add("c", {3, 8193}).add("d", {}).add("e", {40001});
+  for (const std::size_t k : {std::size_t{1}, std::size_t{5}, std::size_t{13}}) {
+    const auto models = random_models(layout, k, 70 + k);
+    std::vector<client_update<float>> updates;
+    for (std::size_t j = 0; j < k; ++j)
+      updates.push_back({j, models[j].view(), 1.5 + static_cast<double>(j)});
+    const std::span<const client_update<float>> batch(updates);
+    fedavg<float> serial(layout);
+    serial.accumulate(batch);
+    serial.accumulate(batch.first(k / 2 + 1));
+    for (const std::size_t threads : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{4}}) {
+      fedpp::parallel::thread_pool pool(threads);
+      fedavg<float> pooled(layout);
+      pooled.accumulate(pool, batch);
+      pooled.accumulate(pool, batch.first(k / 2 + 1));
+      EXPECT_EQ(save_bytes(pooled), save_bytes(serial)) << k << " updates, " << threads << " threads";
+    }
+  }
+}
+
+// The pooled batch validates as the serial one: a NaN in one chunk of one thread, or a bad
+// weight, rejects the batch naming the same client and element, state unchanged.
+TEST(FedAvg, PooledBatchRejectsLikeSerialAndKeepsTheState) {
+  model_layout layout;
+  layout.add("w", {50000}).add("b", {7});
+  auto models = random_models(layout, 6, 90);
+  std::vector<client_update<float>> updates;
+  for (std::size_t j = 0; j < models.size(); ++j) updates.push_back({j, models[j].view(), 2.0});
+  fedpp::parallel::thread_pool pool(3);
+  fedavg<float> agg(layout);
+  agg.accumulate(pool, std::span<const client_update<float>>(updates).first(2));
+  const auto before = save_bytes(agg);
+  models[4].tensor("w")[41000] = std::numeric_limits<float>::infinity(); // the last thread's chunk
+  models[5].tensor("w")[3] = std::numeric_limits<float>::quiet_NaN();    // the first thread's chunk
+  for (const bool pooled : {false, true}) {
+    try {
+      if (pooled)
+        agg.accumulate(pool, std::span<const client_update<float>>(updates));
+      else
+        agg.accumulate(std::span<const client_update<float>>(updates));
+      ADD_FAILURE() << "not rejected";
+    } catch (const fedpp::rejected_update& e) {
+      EXPECT_EQ(e.client(), 4U) << pooled; // (input, index) order: input 4 comes first
+      EXPECT_NE(std::string(e.what()).find("tensor 'w' element 41000 is inf"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(save_bytes(agg), before) << pooled;
+  }
+  models[4].tensor("w")[41000] = 0.F;
+  models[5].tensor("w")[3] = 0.F;
+  updates[3].weight = -1.0;
+  EXPECT_THROW(agg.accumulate(pool, std::span<const client_update<float>>(updates)), fedpp::rejected_update);
+  EXPECT_EQ(save_bytes(agg), before);
+  updates[3].weight = 1.0;
+  agg.accumulate(pool, std::span<const client_update<float>>(updates));
+  EXPECT_EQ(agg.num_inputs(), 8U);
+}
+
 } // namespace

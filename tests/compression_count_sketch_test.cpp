@@ -90,8 +90,8 @@ TEST(CountSketchHashing, HeavyHittersAreRecoveredAsWithPerCoordinateHashing) {
 // adjacent pairs never) or far apart. Binomial counts, 5 standard deviations.
 TEST(CountSketchHashing, BucketsAndSignsArePairwiseIndependentPerCoordinate) {
   constexpr std::size_t c = 128, d = 70000, seeds = 20000, rows = 2;
-  const std::vector<std::pair<std::size_t, std::size_t>> pairs{
-      {10, 11}, {640, 704}, {5, 5 + 64 * 17}, {3, 69999}, {65535, 65536}, {0, 1}};
+  const std::vector<std::pair<std::size_t, std::size_t>> pairs{{10, 11},   {640, 704},     {5, 5 + 64 * 17},
+                                                               {3, 69999}, {65535, 65536}, {0, 1}};
   for (const auto& [a, b] : pairs) {
     std::size_t same_bucket = 0, same_sign = 0, same_sign_in_bucket = 0;
     for (std::size_t seed = 0; seed < seeds; ++seed) {
@@ -220,7 +220,8 @@ TEST(CountSketchAlgebra, IsLinearAndMergeable) {
   std::vector<float> mix(d);
   for (std::size_t i = 0; i < d; ++i) mix[i] = 0.5F * a[i] + 1.5F * b[i];
   const auto mix_ref = reference_table(sab, mix);
-  for (std::size_t k = 0; k < scaled.table().size(); ++k) EXPECT_NEAR(scaled.table()[k], mix_ref[k], 2e-3) << k;
+  for (std::size_t k = 0; k < scaled.table().size(); ++k)
+    EXPECT_NEAR(scaled.table()[k], mix_ref[k], 2e-3) << k;
 
   // Six sketches: one aggregator over all of them vs two partial ones merged.
   std::vector<fc::count_sketch> sketches;
@@ -238,7 +239,8 @@ TEST(CountSketchAlgebra, IsLinearAndMergeable) {
   EXPECT_EQ(left.num_inputs(), 6U);
   const auto merged = std::move(left).report();
   const auto flat = std::move(all).report();
-  for (std::size_t k = 0; k < flat.table().size(); ++k) EXPECT_NEAR(merged.table()[k], flat.table()[k], 1e-5) << k;
+  for (std::size_t k = 0; k < flat.table().size(); ++k)
+    EXPECT_NEAR(merged.table()[k], flat.table()[k], 1e-5) << k;
 
   fc::count_sketch other_seed(5, 640, d, 14);
   EXPECT_THROW(sa += other_seed, fedpp::invalid_config);
@@ -302,7 +304,8 @@ TEST(CountSketchPayload, RoundTripsAndRefusesVersionOne) {
   // for D.
   auto huge = p;
   const std::uint64_t too_big = (std::uint64_t{1} << 32) + 1;
-  for (int k = 0; k < 8; ++k) huge[8 + static_cast<std::size_t>(k)] = static_cast<std::byte>((too_big >> (8 * k)) & 0xffU);
+  for (int k = 0; k < 8; ++k)
+    huge[8 + static_cast<std::size_t>(k)] = static_cast<std::byte>((too_big >> (8 * k)) & 0xffU);
   EXPECT_THROW((void)fc::count_sketch::deserialize(huge), fedpp::malformed_message);
   if constexpr (sizeof(std::size_t) > 4) {
     EXPECT_THROW(fc::count_sketch(1, 64, static_cast<std::size_t>(too_big), 1), fedpp::invalid_config);

@@ -16,6 +16,8 @@
 #include "fedpp/error.hpp"
 #include "fedpp/kernels/checked_weighted_sum.hpp"
 #include "fedpp/kernels/kernels.hpp"
+#include "fedpp/parallel/kernels.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/tensor/flat_model.hpp"
 #include "fedpp/tensor/model_layout.hpp"
 
@@ -84,30 +86,14 @@ public:
   /// Adds a batch in one blocked pass (each update read once, the accumulator touched once per
   /// batch rather than once per client). All updates are validated first: if any is bad,
   /// rejected_update names it and none is added.
-  void accumulate(std::span<const input_type> updates) {
-    for (const auto& u : updates) validate_layout_and_weight(u);
-    std::vector<Acc> weights(updates.size());
-    Acc batch_weight = 0;
-    for (std::size_t k = 0; k < updates.size(); ++k)
-      batch_weight += weights[k] = effective_weight(updates[k]);
-    // One read of every update: the NaN/Inf test is fused into the fold, which writes the new
-    // sums into `next_` and leaves `sum_` untouched until every tensor passed (strong guarantee).
-    if (next_.size() != sum_.size()) next_ = detail::aligned_buffer<Acc>(sum_.size(), detail::uninitialized);
-    std::vector<std::span<const T>> inputs(updates.size());
-    for (std::size_t t = 0; t < layout_.num_tensors(); ++t) {
-      for (std::size_t k = 0; k < updates.size(); ++k) inputs[k] = updates[k].model[t].view.span();
-      const auto& e = layout_.entries()[t];
-      const auto bad = kernels::weighted_sum_checked<Acc, T>(
-          next_.span().subspan(e.offset, e.size()),
-          std::span<const Acc>(sum_.span().subspan(e.offset, e.size())), inputs, weights);
-      if (bad)
-        throw rejected_update(updates[bad->input].client, rejection_reason::non_finite,
-                              "tensor '" + e.name + "' element " + std::to_string(bad->index) + " is " +
-                                  std::to_string(inputs[bad->input][bad->index]));
-    }
-    std::swap(sum_, next_);
-    total_weight_ += batch_weight;
-    num_inputs_ += updates.size();
+  void accumulate(std::span<const input_type> updates) { accumulate_batch(nullptr, updates); }
+
+  /// accumulate(updates) with the fold spread over `pool`'s threads: each thread folds one
+  /// contiguous range of every tensor (whole kernel blocks), so each sum element is computed by
+  /// one thread with the serial operations in the serial order and the state is bitwise equal to
+  /// the serial call's. Same validation and the same rejected_update (state unchanged).
+  void accumulate(parallel::thread_pool& pool, std::span<const input_type> updates) {
+    accumulate_batch(&pool, updates);
   }
 
   /// Absorbs another partial aggregate over the same layout and weighting (state unchanged and
@@ -187,7 +173,9 @@ public:
   }
 
   /// Number of bytes save() hands the sink in all: 25 + 8 D.
-  [[nodiscard]] std::size_t saved_size() const noexcept { return 8 + 1 + 8 + 8 + sum_.size() * sizeof(double); }
+  [[nodiscard]] std::size_t saved_size() const noexcept {
+    return 8 + 1 + 8 + 8 + sum_.size() * sizeof(double);
+  }
 
   /// save()'s bytes as one buffer (what restore() reads). Prefer it to a sink that appends with
   /// `std::vector<std::byte>::insert`: GCC 12 at -O3 reports a false -Wstringop-overflow when it
@@ -242,7 +230,8 @@ public:
     if (count == 0 && weight != 0)
       throw malformed_message("fedavg::restore: no inputs but a total weight of " + std::to_string(weight));
     if (count != 0 && !(weight > 0))
-      throw malformed_message("fedavg::restore: " + std::to_string(count) + " inputs but a total weight of 0");
+      throw malformed_message("fedavg::restore: " + std::to_string(count) +
+                              " inputs but a total weight of 0");
     if (static_cast<weighting>(mode) == weighting::uniform &&
         (weight != std::floor(weight) || weight > static_cast<double>(count)))
       throw malformed_message("fedavg::restore: uniform weighting with " + std::to_string(count) +
@@ -261,8 +250,9 @@ public:
         throw malformed_message("fedavg::restore: no inputs but sum element " + std::to_string(i) + " is " +
                                 std::to_string(v));
       if (count != 0 && !std::isfinite(mean_of(static_cast<Acc>(v), static_cast<Acc>(weight))))
-        throw malformed_message("fedavg::restore: sum element " + std::to_string(i) + " = " + std::to_string(v) +
-                                " over the total weight " + std::to_string(weight) + " gives a non-finite mean");
+        throw malformed_message("fedavg::restore: sum element " + std::to_string(i) + " = " +
+                                std::to_string(v) + " over the total weight " + std::to_string(weight) +
+                                " gives a non-finite mean");
     }
     fedavg result(std::move(layout), static_cast<weighting>(mode));
     for (std::size_t i = 0; i < d; ++i) {
@@ -276,6 +266,34 @@ public:
   }
 
 private:
+  void accumulate_batch(parallel::thread_pool* pool, std::span<const input_type> updates) {
+    for (const auto& u : updates) validate_layout_and_weight(u);
+    std::vector<Acc> weights(updates.size());
+    Acc batch_weight = 0;
+    for (std::size_t k = 0; k < updates.size(); ++k)
+      batch_weight += weights[k] = effective_weight(updates[k]);
+    // One read of every update: the NaN/Inf test is fused into the fold, which writes the new
+    // sums into `next_` and leaves `sum_` untouched until every tensor passed (strong guarantee).
+    if (next_.size() != sum_.size()) next_ = detail::aligned_buffer<Acc>(sum_.size(), detail::uninitialized);
+    std::vector<std::span<const T>> inputs(updates.size());
+    for (std::size_t t = 0; t < layout_.num_tensors(); ++t) {
+      for (std::size_t k = 0; k < updates.size(); ++k) inputs[k] = updates[k].model[t].view.span();
+      const auto& e = layout_.entries()[t];
+      const auto out = next_.span().subspan(e.offset, e.size());
+      const auto base = std::span<const Acc>(sum_.span().subspan(e.offset, e.size()));
+      const auto bad = pool != nullptr
+                           ? kernels::weighted_sum_checked<Acc, T>(*pool, out, base, inputs, weights)
+                           : kernels::weighted_sum_checked<Acc, T>(out, base, inputs, weights);
+      if (bad)
+        throw rejected_update(updates[bad->input].client, rejection_reason::non_finite,
+                              "tensor '" + e.name + "' element " + std::to_string(bad->index) + " is " +
+                                  std::to_string(inputs[bad->input][bad->index]));
+    }
+    std::swap(sum_, next_);
+    total_weight_ += batch_weight;
+    num_inputs_ += updates.size();
+  }
+
   /// True when the finite double `v` converts to Acc and back unchanged, bit for bit (−0.0
   /// included). Out-of-range values are refused before the conversion (which would be UB).
   [[nodiscard]] static bool holds_exactly(double v) noexcept {

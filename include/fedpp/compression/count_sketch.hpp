@@ -87,7 +87,8 @@ struct lanes_of {
 
 /// scr[t] = scramble32(first + t) for t < n (`Bytes`-wide vectors of 32-bit lanes, then scalar).
 template <std::size_t Bytes>
-[[gnu::always_inline]] inline void scramble_block(std::uint64_t first, std::size_t n, std::uint32_t* scr) noexcept {
+[[gnu::always_inline]] inline void scramble_block(std::uint64_t first, std::size_t n,
+                                                  std::uint32_t* scr) noexcept {
   std::size_t t = 0;
 #if defined(__GNUC__)
   using u32v = typename lanes_of<Bytes>::u32w;
@@ -107,9 +108,9 @@ template <std::size_t Bytes>
 /// row's hashes of the coordinates whose scrambled indices are scr[t]; `Bytes`-wide vectors of
 /// 64-bit lanes, then a scalar tail.
 template <std::size_t Bytes, bool Values>
-[[gnu::always_inline]] inline void hash_block_body(pairwise_key key, std::uint64_t cols, const std::uint32_t* scr,
-                                                   std::size_t n, const float* x, std::uint32_t* idx,
-                                                   float* out) noexcept {
+[[gnu::always_inline]] inline void hash_block_body(pairwise_key key, std::uint64_t cols,
+                                                   const std::uint32_t* scr, std::size_t n, const float* x,
+                                                   std::uint32_t* idx, float* out) noexcept {
   std::size_t t = 0;
 #if defined(__GNUC__)
   using u64v = typename lanes_of<Bytes>::u64;
@@ -119,7 +120,7 @@ template <std::size_t Bytes, bool Values>
     u32h s32;
     __builtin_memcpy(&s32, scr + t, Bytes / 2);
     const u64v i = __builtin_convertvector(s32, u64v);
-    const u64v g = (i * key.a + key.b) >> 32;                      // pairwise_hash, lane by lane
+    const u64v g = (i * key.a + key.b) >> 32;                       // pairwise_hash, lane by lane
     const u64v bucket = ((g & 0x7fffffffU) * cols) >> 31;           // bucket_of
     const u32h sign = __builtin_convertvector(g >> 31, u32h) << 31; // the top bit, in place
     const u32h b32 = __builtin_convertvector(bucket, u32h);
@@ -143,9 +144,9 @@ template <std::size_t Bytes, bool Values>
 /// Rows [row_begin, row_end) += S(x) restricted to those rows: hashes a block at a time, then
 /// adds the signed values one by one in index order.
 template <std::size_t Bytes>
-[[gnu::always_inline]] inline void insert_body(const pairwise_key* keys, std::size_t row_begin, std::size_t row_end,
-                                               std::size_t cols, float* table, const float* x,
-                                               std::size_t dim) noexcept {
+[[gnu::always_inline]] inline void insert_body(const pairwise_key* keys, std::size_t row_begin,
+                                               std::size_t row_end, std::size_t cols, float* table,
+                                               const float* x, std::size_t dim) noexcept {
   alignas(64) std::uint32_t scr[insert_span];
   alignas(64) std::uint32_t idx[hash_block];
   alignas(64) float val[hash_block];
@@ -199,12 +200,13 @@ template <std::size_t Bytes>
 /// whose 64-bit multiplies are emulated.
 inline void insert_compiled(const pairwise_key* keys, std::size_t r0, std::size_t r1, std::size_t cols,
                             float* table, const float* x, std::size_t dim) noexcept {
-  insert_body<static_cast<std::size_t>(kernels::detail::compiled_vector_bytes)>(keys, r0, r1, cols, table, x, dim);
+  insert_body<static_cast<std::size_t>(kernels::detail::compiled_vector_bytes)>(keys, r0, r1, cols, table, x,
+                                                                                dim);
 }
-inline void estimate_compiled(const pairwise_key* keys, std::size_t rows, std::size_t cols, const float* table,
-                              std::size_t first, std::size_t n, float* out) noexcept {
-  estimate_body<static_cast<std::size_t>(kernels::detail::compiled_vector_bytes)>(keys, rows, cols, table, first, n,
-                                                                                   out);
+inline void estimate_compiled(const pairwise_key* keys, std::size_t rows, std::size_t cols,
+                              const float* table, std::size_t first, std::size_t n, float* out) noexcept {
+  estimate_body<static_cast<std::size_t>(kernels::detail::compiled_vector_bytes)>(keys, rows, cols, table,
+                                                                                  first, n, out);
 }
 #if defined(__x86_64__) && defined(__GNUC__) && FEDPP_RUNTIME_DISPATCH
 __attribute__((target("avx2,fma"))) inline void insert_avx2(const pairwise_key* keys, std::size_t r0,
@@ -219,7 +221,8 @@ insert_avx512(const pairwise_key* keys, std::size_t r0, std::size_t r1, std::siz
 }
 __attribute__((target("avx2,fma"))) inline void estimate_avx2(const pairwise_key* keys, std::size_t rows,
                                                               std::size_t cols, const float* table,
-                                                              std::size_t first, std::size_t n, float* out) noexcept {
+                                                              std::size_t first, std::size_t n,
+                                                              float* out) noexcept {
   estimate_body<32>(keys, rows, cols, table, first, n, out);
 }
 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) inline void

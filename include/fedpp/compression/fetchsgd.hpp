@@ -160,7 +160,8 @@ public:
     if (s_.momentum > 0.0F) {
       // Built in a local, then moved in: GCC 12 under ASan reports a false maybe-uninitialized
       // for emplace() into a copied optional here.
-      count_sketch next = momentum_ ? *momentum_ : count_sketch(s_.rows, s_.columns, mean.dimension(), s_.seed);
+      count_sketch next =
+          momentum_ ? *momentum_ : count_sketch(s_.rows, s_.columns, mean.dimension(), s_.seed);
       if (momentum_) next.scale(s_.momentum);
       next += mean;
       if (!finite(next)) return std::nullopt;

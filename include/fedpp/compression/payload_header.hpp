@@ -98,8 +98,9 @@ struct payload_header {
                         "coordinates together, version 2 hashes each coordinate, so the two cannot be "
                         "summed; sketch the update again with this build");
     if (v != payload_version_of(h.scheme))
-      detail::malformed(std::string(to_string(h.scheme)) + ": unsupported payload version " + std::to_string(v) +
-                        " (this build reads " + std::to_string(payload_version_of(h.scheme)) + ")");
+      detail::malformed(std::string(to_string(h.scheme)) + ": unsupported payload version " +
+                        std::to_string(v) + " (this build reads " +
+                        std::to_string(payload_version_of(h.scheme)) + ")");
     h.param = r.u8("parameter");
     h.flags = r.u8("flags");
     h.chunk = r.u32("chunk size");
