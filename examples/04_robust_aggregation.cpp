@@ -167,16 +167,16 @@ int run_example(const flags& o) {
         o, job, trainer, hooks, [](const model_layout& l) { return fedpp::coordinate_median<float>(l); });
   else if (o.aggregator == "trimmed")
     accuracy = run<fedpp::trimmed_mean<float>>(o, job, trainer, hooks, [&](const model_layout& l) {
-      return fedpp::trimmed_mean<float>(l, fedpp::trimmed_mean_rule(o.trim));
+      return fedpp::trimmed_mean<float>(l, {.beta = o.trim});
     });
   else if (o.aggregator == "krum" || o.aggregator == "multikrum")
     accuracy = run<fedpp::krum<float>>(o, job, trainer, hooks, [&](const model_layout& l) {
-      return fedpp::krum<float>(l,
-                                fedpp::krum_rule(f, o.aggregator == "krum" ? 1 : jo.clients_per_round - f));
+      const std::size_t m = o.aggregator == "krum" ? 1 : jo.clients_per_round - f; // Multi-Krum: n − f
+      return fedpp::krum<float>(l, {.byzantine = f, .selected = m});
     });
   else if (o.aggregator == "bulyan")
     accuracy = run<fedpp::bulyan<float>>(o, job, trainer, hooks, [&](const model_layout& l) {
-      return fedpp::bulyan<float>(l, fedpp::bulyan_rule{f});
+      return fedpp::bulyan<float>(l, {.byzantine = f});
     });
   else if (o.aggregator == "geomed")
     accuracy = run<fedpp::geometric_median<float>>(

@@ -109,7 +109,7 @@ TEST(TrimmedMean, MatchesSortingReference) {
   for (double beta : {0.0, 0.1, 0.2, 0.34, 0.49})
     for (std::size_t k : ks)
       for (std::size_t dim : dims) {
-        const fedpp::trimmed_mean_rule rule(beta);
+        const fedpp::trimmed_mean_rule rule({.beta = beta});
         const std::size_t t = rule.trim(k);
         if (2 * t >= k) continue;
         const auto layout = layout_of(dim);
@@ -135,36 +135,27 @@ TEST(TrimmedMean, RoundsTheCutDownAsFlower) {
   std::vector<flat_model<float>> models;
   for (float v : {9.0F, -100.0F, 1.0F, 2.0F, 3.0F, 4.0F, 5.0F, 6.0F, 100.0F})
     models.emplace_back(layout).span()[0] = v;
-  fedpp::trimmed_mean<float> agg(layout, fedpp::trimmed_mean_rule(0.2));
+  fedpp::trimmed_mean<float> agg(layout, {.beta = 0.2});
   feed(agg, models);
   EXPECT_FLOAT_EQ(std::move(agg).report().span()[0], (1 + 2 + 3 + 4 + 5 + 6 + 9) / 7.0F);
 }
 
 TEST(TrimmedMean, InvalidParameters) {
-  EXPECT_THROW(fedpp::trimmed_mean_rule(0.5), fedpp::invalid_config);
-  EXPECT_THROW(fedpp::trimmed_mean_rule(-0.1), fedpp::invalid_config);
+  EXPECT_THROW(fedpp::trimmed_mean_rule({.beta = 0.5}), fedpp::invalid_config);
+  EXPECT_THROW(fedpp::trimmed_mean_rule({.beta = -0.1}), fedpp::invalid_config);
+  EXPECT_THROW(fedpp::trimmed_mean<float>(layout_of(4), {.beta = 0.7}), fedpp::invalid_config);
   const auto layout = layout_of(4);
-  fedpp::trimmed_mean<float> agg(layout, fedpp::trimmed_mean_rule(0.49));
+  fedpp::trimmed_mean<float> agg(layout, {.beta = 0.49});
   feed(agg, random_models(layout, 2, 1)); // t = floor(0.98) = 0: fine
+  EXPECT_TRUE(agg.can_report());
   EXPECT_NO_THROW(agg.report_into(flat_model<float>(layout).span()));
-  const fedpp::trimmed_mean_rule rule(0.4);
-  try {
-    rule.check(5);                            // t = 2, 2t = 4 < 5 fine
-    rule.check(2);                            // t = 0
-    fedpp::trimmed_mean_rule(0.45).check(20); // t = 9
-    SUCCEED();
-  } catch (...) {
-    FAIL();
-  }
-  try {
-    fedpp::trimmed_mean_rule r(0.3);
-    r.beta = 0.5; // bypassing the constructor: report must still refuse 2t >= n
-    r.check(4);
-    FAIL() << "expected invalid_config";
-  } catch (const fedpp::invalid_config& e) {
-    EXPECT_NE(std::string(e.what()).find("= 2 per side"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("n = 4"), std::string::npos) << e.what();
-  }
+  // β < 0.5 leaves 2t < n for every n >= 1; only an empty round cannot report.
+  const fedpp::trimmed_mean_rule rule({.beta = 0.4});
+  EXPECT_FALSE(rule.problem(5));                                      // t = 2, 2t = 4 < 5
+  EXPECT_FALSE(rule.problem(2));                                      // t = 0
+  EXPECT_FALSE(fedpp::trimmed_mean_rule({.beta = 0.45}).problem(20)); // t = 9
+  ASSERT_TRUE(rule.problem(0));
+  EXPECT_NE(rule.problem(0)->find("n = 0"), std::string::npos) << *rule.problem(0);
 }
 
 // Naive Krum: direct double distances, scores over n − f − 2 nearest, lowest first.
@@ -202,7 +193,7 @@ TEST(Krum, MatchesNaiveReference) {
           const auto models = random_models(layout, k, 31 * k + dim + f);
           std::vector<double> weights(k);
           for (std::size_t i = 0; i < k; ++i) weights[i] = 1.0 + static_cast<double>(i % 5);
-          fedpp::krum<float> agg(layout, fedpp::krum_rule(f, m));
+          fedpp::krum<float> agg(layout, {.byzantine = f, .selected = m});
           feed(agg, models, weights);
           EXPECT_EQ(agg.rule().select(agg.updates()), naive_krum(models, f, m)) << "K=" << k << " D=" << dim;
           const auto chosen = naive_krum(models, f, m);
@@ -229,11 +220,11 @@ TEST(Krum, PicksThePlantedHonestCluster) {
       v = k < 7 ? 1.0F + 0.1F * static_cast<float>(gen.uniform() - 0.5)
                 : -20.0F + 0.001F * static_cast<float>(k);
   }
-  fedpp::krum<float> agg(layout, fedpp::krum_rule(2, 1));
+  fedpp::krum<float> agg(layout, {.byzantine = 2, .selected = 1});
   feed(agg, models);
   const auto chosen = agg.rule().select(agg.updates());
   EXPECT_LT(chosen.front(), 7U);
-  fedpp::krum<float> multi(layout, fedpp::krum_rule(2, 5));
+  fedpp::krum<float> multi(layout, {.byzantine = 2, .selected = 5});
   feed(multi, models);
   for (auto c : multi.rule().select(multi.updates())) EXPECT_LT(c, 7U);
 }
@@ -338,10 +329,10 @@ TEST(Krum, PairwiseDistancesOnAPoolMatchSerial) {
     }
   const auto layout = layout_of(3000);
   const auto models = random_models(layout, 11, 99);
-  fedpp::krum<float> serial(layout, fedpp::krum_rule(2, 3));
-  fedpp::krum<float> pooled(layout, fedpp::krum_rule(2, 3).with_pool(two));
-  fedpp::bulyan<float> bulyan_serial(layout, fedpp::bulyan_rule{2});
-  fedpp::bulyan<float> bulyan_pooled(layout, fedpp::bulyan_rule{2}.with_pool(three));
+  fedpp::krum<float> serial(layout, {.byzantine = 2, .selected = 3});
+  fedpp::krum<float> pooled(layout, fedpp::krum_rule({.byzantine = 2, .selected = 3}).with_pool(two));
+  fedpp::bulyan<float> bulyan_serial(layout, {.byzantine = 2});
+  fedpp::bulyan<float> bulyan_pooled(layout, fedpp::bulyan_rule({.byzantine = 2}).with_pool(three));
   feed(serial, models);
   feed(pooled, models);
   feed(bulyan_serial, models);
@@ -355,21 +346,24 @@ TEST(Krum, PairwiseDistancesOnAPoolMatchSerial) {
 }
 
 TEST(Krum, InvalidParameters) {
-  EXPECT_THROW(fedpp::krum_rule(1, 0), fedpp::invalid_config);
+  EXPECT_THROW(fedpp::krum_rule({.byzantine = 1, .selected = 0}), fedpp::invalid_config);
   const auto layout = layout_of(5);
-  fedpp::krum<float> agg(layout, fedpp::krum_rule(2, 1));
+  fedpp::krum<float> agg(layout, {.byzantine = 2, .selected = 1});
   feed(agg, random_models(layout, 6, 1)); // needs n > 6
-  try {
-    (void)std::move(agg).report();
-    FAIL() << "expected invalid_config";
-  } catch (const fedpp::invalid_config& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("n = 6"), std::string::npos) << what;
-    EXPECT_NE(what.find("f = 2"), std::string::npos) << what;
-  }
-  fedpp::krum<float> multi(layout, fedpp::krum_rule(0, 4));
+  // A count the rule cannot use: can_report() is false with the reason; report() is not called
+  // by a server then, and refuses (precondition) when called anyway.
+  EXPECT_FALSE(agg.can_report());
+  ASSERT_TRUE(agg.report_blocker());
+  const std::string why = *agg.report_blocker();
+  EXPECT_NE(why.find("n = 6"), std::string::npos) << why;
+  EXPECT_NE(why.find("f = 2"), std::string::npos) << why;
+  EXPECT_THROW((void)std::move(agg).report(), fedpp::invalid_config);
+  fedpp::krum<float> multi(layout, {.byzantine = 0, .selected = 4});
   feed(multi, random_models(layout, 3, 1));
-  EXPECT_THROW((void)std::move(multi).report(), fedpp::invalid_config);
+  EXPECT_FALSE(multi.can_report());
+  EXPECT_NE(multi.report_blocker()->find("m = 4 of n = 3"), std::string::npos) << *multi.report_blocker();
+  feed(multi, random_models(layout, 1, 2));
+  EXPECT_TRUE(multi.can_report());
 }
 
 // Naive Bulyan, written from the paper's description with Flower's counts.
@@ -427,7 +421,7 @@ TEST(Bulyan, MatchesNaiveReference) {
         if (k < 4 * f + 3) continue;
         const auto layout = layout_of(dim);
         const auto models = random_models(layout, k, 3 * k + dim + f);
-        fedpp::bulyan<float> agg(layout, fedpp::bulyan_rule{f});
+        fedpp::bulyan<float> agg(layout, {.byzantine = f});
         feed(agg, models);
         const auto out = std::move(agg).report();
         const auto ref = naive_bulyan(models, f);
@@ -438,15 +432,19 @@ TEST(Bulyan, MatchesNaiveReference) {
 
 TEST(Bulyan, InvalidParameters) {
   const auto layout = layout_of(5);
-  fedpp::bulyan<float> agg(layout, fedpp::bulyan_rule{2});
+  fedpp::bulyan<float> agg(layout, {.byzantine = 2});
+  EXPECT_THROW(agg.check(10), fedpp::invalid_config); // what a server can ask when the round starts
+  EXPECT_NO_THROW(agg.check(11));
   feed(agg, random_models(layout, 10, 1)); // needs 11
+  EXPECT_FALSE(agg.can_report());
+  const std::string what = agg.report_blocker().value_or("");
+  EXPECT_NE(what.find("n = 10"), std::string::npos) << what;
+  EXPECT_NE(what.find("4f + 3 = 11"), std::string::npos) << what;
   try {
     (void)std::move(agg).report();
     FAIL() << "expected invalid_config";
   } catch (const fedpp::invalid_config& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("n = 10"), std::string::npos) << what;
-    EXPECT_NE(what.find("4f + 3 = 11"), std::string::npos) << what;
+    EXPECT_EQ(std::string(e.what()), what);
   }
 }
 
@@ -457,7 +455,8 @@ TEST(GeometricMedian, MatchesWeiszfeldReferenceAndMinimisesTheObjective) {
       const auto models = random_models(layout, k, 11 * k + dim);
       std::vector<double> weights(k);
       for (std::size_t i = 0; i < k; ++i) weights[i] = 1.0 + static_cast<double>(i % 3);
-      const fedpp::geometric_median_rule rule(1e-8, 1000, 1e-12);
+      const fedpp::geometric_median_rule rule(
+          {.smoothing = 1e-8, .max_iterations = 1000, .tolerance = 1e-12});
       fedpp::geometric_median<float> agg(layout, rule);
       feed(agg, models, weights);
       const auto out = std::move(agg).report();
@@ -494,8 +493,9 @@ TEST(GeometricMedian, ResistsAFarOutlierUnlikeTheMean) {
   fedpp::geometric_median<float> agg(layout);
   feed(agg, models);
   EXPECT_NEAR(std::move(agg).report().span()[0], 1.05, 0.06);
-  EXPECT_THROW(fedpp::geometric_median_rule(0.0), fedpp::invalid_config);
-  EXPECT_THROW(fedpp::geometric_median_rule(1e-6, 0), fedpp::invalid_config);
+  EXPECT_THROW(fedpp::geometric_median_rule({.smoothing = 0.0}), fedpp::invalid_config);
+  EXPECT_THROW(fedpp::geometric_median_rule({.max_iterations = 0}), fedpp::invalid_config);
+  EXPECT_THROW(fedpp::geometric_median_rule({.tolerance = -1}), fedpp::invalid_config);
 }
 
 TEST(NormBounding, ClipsEachUpdateThenAverages) {
@@ -546,7 +546,7 @@ TEST(RobustAggregator, MergeConcatenatesAndEqualsTheFlatResult) {
 TEST(RobustAggregator, MemoryBudgetErrorNamesTheNumbersAndKeepsState) {
   const auto layout = layout_of(100); // rows padded to 112 floats = 448 bytes
   const auto models = random_models(layout, 4, 1);
-  fedpp::krum<float> agg(layout, fedpp::krum_rule(0, 1), 3 * 448);
+  fedpp::krum<float> agg(layout, fedpp::krum_options{.byzantine = 0}, 3 * 448);
   feed(agg, std::vector<flat_model<float>>(models.begin(), models.begin() + 3));
   try {
     agg.accumulate(client_update<float>::from_flat(9, layout, models[3].span(), 1.0));
@@ -560,7 +560,7 @@ TEST(RobustAggregator, MemoryBudgetErrorNamesTheNumbersAndKeepsState) {
   }
   EXPECT_EQ(agg.num_inputs(), 3U);
   // Merging past the budget is refused too, both sides unchanged.
-  fedpp::krum<float> more(layout, fedpp::krum_rule(0, 1), 1 << 20);
+  fedpp::krum<float> more(layout, fedpp::krum_options{.byzantine = 0}, 1 << 20);
   feed(more, std::vector<flat_model<float>>(models.begin(), models.begin() + 1));
   EXPECT_THROW(agg.merge(std::move(more)), fedpp::invalid_config);
   EXPECT_EQ(agg.num_inputs(), 3U);
@@ -585,6 +585,7 @@ TEST(RobustAggregator, BadInputIsRejectedWithStateUnchanged) {
   EXPECT_EQ(agg.num_inputs(), 2U);
   fedpp::trimmed_mean<float> empty(layout);
   EXPECT_FALSE(empty.can_report());
+  EXPECT_NE(empty.report_blocker()->find("nothing to report"), std::string::npos);
   EXPECT_THROW((void)std::move(empty).report(), fedpp::invalid_config);
 }
 

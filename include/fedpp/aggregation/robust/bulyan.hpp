@@ -1,102 +1,116 @@
 /// \file bulyan.hpp
 /// Bulyan (El Mhamdi et al. 2018, "The Hidden Vulnerability of Distributed Learning in
-/// Byzantium"), as Flower's Bulyan with Krum as the selection rule:
-///  1. select θ = n − 2f updates by applying Krum θ times, each time to the updates not yet
-///     selected (Krum's neighbour count max(1, r − f − 2) for r remaining, as Flower);
+/// Byzantium", Algorithm 1), with Krum as the selection rule, as Flower's Bulyan:
+///  1. select θ = n − 2f updates by applying Krum θ times, each time to the r updates not yet
+///     selected; each pass sums max(1, r − f − 2) neighbours (r − f − 2 falls below 1 in the
+///     last passes), as Flower. The K × K squared distances are computed once; a pass only
+///     leaves the chosen row and column out and re-scores from them;
 ///  2. for each coordinate, average the β = θ − 2f selected values closest to the selected
-///     values' coordinate-wise median (mean of the two middle values for even θ).
+///     values' coordinate-wise median (mean_around_median.hpp).
 /// Requires n ≥ 4f + 3. Unweighted. Ties: lower index first (selection), lower value first
 /// (closest values).
+///
+/// ```cpp
+/// fedpp::bulyan<float> agg(layout, {.byzantine = 2});   // needs at least 11 updates per round
+/// ```
 #pragma once
 
 #include "fedpp/aggregation/robust/detail/pairwise_distances.hpp"
 #include "fedpp/aggregation/robust/krum.hpp"
+#include "fedpp/aggregation/robust/mean_around_median.hpp"
 #include "fedpp/aggregation/robust/robust_aggregator.hpp"
 #include "fedpp/aggregation/robust/update_matrix.hpp"
 #include "fedpp/error.hpp"
 #include "fedpp/parallel/thread_pool.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstddef>
-#include <limits>
-#include <numeric>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace fedpp {
 
-/// The Bulyan rule with f assumed Byzantine updates.
-struct bulyan_rule {
-  std::size_t f = 0; ///< assumed number of Byzantine updates
-  /// Optional: the distance phase runs on this user-sized pool (see krum_rule::pool).
-  parallel::thread_pool* pool = nullptr;
+/// Options of the Bulyan rule.
+struct bulyan_options {
+  std::size_t byzantine = 0; ///< f: Byzantine updates tolerated (n ≥ 4f + 3 needed)
+};
 
-  /// This rule with its distance phase on `threads`.
+/// The Bulyan rule (see the file comment).
+class bulyan_rule {
+public:
+  using options_type = bulyan_options;
+
+  explicit bulyan_rule(bulyan_options options = {}) noexcept : options_(options) {}
+
+  /// This rule with its distance phase and its coordinate-wise phase on `threads`, a user-sized
+  /// pool that must outlive the rule's uses.
   [[nodiscard]] bulyan_rule with_pool(parallel::thread_pool& threads) const {
     bulyan_rule r = *this;
-    r.pool = &threads;
+    r.pool_ = &threads;
     return r;
   }
+  [[nodiscard]] const bulyan_options& options() const noexcept { return options_; }
+  /// The pool given to with_pool, or null.
+  [[nodiscard]] parallel::thread_pool* pool() const noexcept { return pool_; }
 
   /// Rule name for messages.
   [[nodiscard]] const char* name() const noexcept { return "bulyan"; }
-  /// Needs n ≥ 4f + 3.
-  void check(std::size_t n) const {
+  /// θ = n − 2f: updates the Krum passes select (for n ≥ 4f + 3).
+  [[nodiscard]] std::size_t theta(std::size_t n) const noexcept { return n - 2 * options_.byzantine; }
+  /// β = θ − 2f = n − 4f: values averaged per coordinate (for n ≥ 4f + 3).
+  [[nodiscard]] std::size_t beta(std::size_t n) const noexcept { return n - 4 * options_.byzantine; }
+
+  /// Why the rule cannot run on n updates (it needs n ≥ 4f + 3), or nullopt when it can.
+  [[nodiscard]] std::optional<std::string> problem(std::size_t n) const {
+    const std::size_t f = options_.byzantine;
     if (n < 4 * f + 3)
-      throw invalid_config("bulyan: needs n >= 4f + 3, got n = " + std::to_string(n) + " updates for f = " +
-                           std::to_string(f) + " (4f + 3 = " + std::to_string(4 * f + 3) + ")");
+      return "bulyan: needs n >= 4f + 3 updates, got n = " + std::to_string(n) +
+             " for f = " + std::to_string(f) + " (4f + 3 = " + std::to_string(4 * f + 3) + ")";
+    return std::nullopt;
   }
-  /// The θ = n − 2f rows Krum selects, in selection order.
+
+  /// The θ = n − 2f rows the Krum passes select, in selection order. Throws invalid_config
+  /// when problem(x.rows()).
   template <class T>
   [[nodiscard]] std::vector<std::size_t> select(const update_matrix<T>& x) const {
-    const std::size_t n = x.rows();
-    const auto dist = detail::pairwise_squared_distances(x, pool);
-    std::vector<std::size_t> remaining(n);
-    std::iota(remaining.begin(), remaining.end(), std::size_t{0});
+    require(x.rows());
+    const std::size_t n = x.rows(), f = options_.byzantine;
+    const auto dist = detail::pairwise_squared_distances(x, pool_); // once, for every pass
+    const detail::krum_score_table table(dist, n);
+    std::vector<unsigned char> remaining(n, 1);
     std::vector<std::size_t> selected;
-    const std::size_t theta = n - 2 * f;
-    while (selected.size() < theta) {
-      const std::size_t r = remaining.size();
-      const std::size_t neighbours = r > f + 2 ? r - f - 2 : 1;
-      const auto scores = detail::krum_scores(dist, n, remaining, std::max<std::size_t>(1, neighbours));
-      const std::size_t best = detail::ranking(scores).front();
-      selected.push_back(remaining[best]);
-      remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(best));
+    selected.reserve(theta(n));
+    for (std::size_t r = n; selected.size() < theta(n); --r) { // r rows remain
+      const std::size_t neighbours = r > f + 3 ? r - f - 2 : 1;
+      const auto scores = table.scores(remaining, neighbours);
+      std::size_t best = n;
+      for (std::size_t a = 0; a < n; ++a) // lowest score, ties: lowest index
+        if (remaining[a] != 0 && (best == n || scores[a] < scores[best])) best = a;
+      selected.push_back(best);
+      remaining[best] = 0;
     }
     return selected;
   }
-  /// The Bulyan aggregate.
+
+  /// The Bulyan aggregate. Throws invalid_config when problem(x.rows()).
   template <class T>
   void reduce(const update_matrix<T>& x, std::span<T> out) const {
     const auto selected = select(x);
-    const std::size_t theta = selected.size();
-    const std::size_t beta = theta - 2 * f;
-    std::vector<double> column(theta);
-    for (std::size_t d = 0; d < x.dim(); ++d) {
-      for (std::size_t s = 0; s < theta; ++s) column[s] = static_cast<double>(x.row(selected[s])[d]);
-      std::sort(column.begin(), column.end());
-      const double median =
-          theta % 2 == 1 ? column[theta / 2] : 0.5 * (column[theta / 2 - 1] + column[theta / 2]);
-      // The β values nearest the median form a contiguous window of the sorted column.
-      std::size_t best = 0;
-      double best_reach = std::numeric_limits<double>::infinity();
-      for (std::size_t w = 0; w + beta <= theta; ++w) {
-        const double reach = std::max(std::abs(column[w] - median), std::abs(column[w + beta - 1] - median));
-        if (reach < best_reach) {
-          best_reach = reach;
-          best = w;
-        }
-      }
-      double sum = 0;
-      for (std::size_t i = best; i < best + beta; ++i) sum += column[i];
-      out[d] = static_cast<T>(sum / static_cast<double>(beta));
-    }
+    mean_around_median(x, std::span<const std::size_t>(selected), beta(x.rows()), out, pool_);
   }
+
+private:
+  void require(std::size_t n) const {
+    if (auto why = problem(n)) throw invalid_config(*why);
+  }
+
+  bulyan_options options_;
+  parallel::thread_pool* pool_ = nullptr;
 };
 
-/// Bulyan aggregator; build with `bulyan<float>(layout, bulyan_rule{f})`.
+/// Bulyan aggregator: `bulyan<float>(layout, {.byzantine = f})`.
 template <element_type T = float>
 using bulyan = robust_aggregator<T, bulyan_rule>;
 

@@ -8,9 +8,12 @@
 #include "fedpp/aggregation/robust/detail/coordinate_kernels.hpp"
 #include "fedpp/aggregation/robust/robust_aggregator.hpp"
 #include "fedpp/aggregation/robust/update_matrix.hpp"
+#include "fedpp/error.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <span>
+#include <string>
 
 namespace fedpp {
 
@@ -19,10 +22,15 @@ struct median_rule {
   /// Rule name for messages.
   [[nodiscard]] const char* name() const noexcept { return "coordinate_median"; }
   /// Every n ≥ 1 works.
-  void check(std::size_t) const noexcept {}
-  /// out[d] = the median of column d (mean of the two middle values for even n).
+  [[nodiscard]] std::optional<std::string> problem(std::size_t n) const {
+    if (n == 0) return std::string("coordinate_median: no updates");
+    return std::nullopt;
+  }
+  /// out[d] = the median of column d (mean of the two middle values for even n). Throws
+  /// invalid_config for no rows.
   template <class T>
   void reduce(const update_matrix<T>& m, std::span<T> out) const {
+    if (auto why = problem(m.rows())) throw invalid_config(*why);
     const std::size_t n = m.rows();
     const std::size_t lo = n % 2 == 1 ? n / 2 : n / 2 - 1;
     detail::coordinate_order_statistic(m, lo, n / 2 + 1, out);

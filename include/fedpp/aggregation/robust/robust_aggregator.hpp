@@ -7,10 +7,17 @@
 /// | expression                    | type / effect                                                 |
 /// |-------------------------------|---------------------------------------------------------------|
 /// | `r.name()`                    | `const char*`, for messages ("krum")                          |
-/// | `r.check(n)`                  | throws invalid_config naming the numbers when the rule cannot |
-/// |                               | run on n updates (e.g. Krum needs n > 2f + 2)                 |
+/// | `r.problem(n)`                | `std::optional<std::string>`: why the rule cannot run on n    |
+/// |                               | updates, naming the numbers (e.g. Krum needs n > 2f + 2), or  |
+/// |                               | nullopt when it can                                           |
 /// | `r.reduce(m, out)`            | writes the aggregate of the rows of `m` (a const              |
-/// |                               | `update_matrix<T>&`, n ≥ 1 rows, checked) into `out` (D)      |
+/// |                               | `update_matrix<T>&`) into `out` (D); throws invalid_config    |
+/// |                               | when `r.problem(m.rows())`                                    |
+/// | optional `R::options_type`    | the rule's options struct, constructible as `R(options)`      |
+///
+/// A count the rule cannot work with is not an exception at report time: `can_report()` is
+/// false and `report_blocker()` says why, so fedpp::server fails the round (counted in its
+/// metrics) instead of throwing; `check(n)` refuses a planned count up front.
 #pragma once
 
 #include "fedpp/aggregation/aggregator.hpp"
@@ -24,19 +31,34 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace fedpp {
+
+namespace detail {
+/// R::options_type, or void for rules without options.
+template <class R>
+struct rule_options {
+  using type = void;
+};
+template <class R>
+requires requires { typename R::options_type; }
+struct rule_options<R> {
+  using type = typename R::options_type;
+};
+} // namespace detail
 
 /// See the table above.
 template <class R, class T>
 concept robust_rule = element_type<T> && std::copy_constructible<R> &&
     requires(const R& r, std::size_t n, const update_matrix<T>& m, std::span<T> out) {
   { r.name() } -> std::convertible_to<const char*>;
-  r.check(n);
+  { r.problem(n) } -> std::convertible_to<std::optional<std::string>>;
   r.reduce(m, out);
 };
 
@@ -60,6 +82,13 @@ public:
       throw invalid_config(std::string(rule_.name()) + "<" + to_string(dtype_of<T>) +
                            ">: the layout has tensors of another dtype");
   }
+
+  /// The same with the rule built from its options: `krum<float>(layout, {.byzantine = 2})`.
+  template <class R = Rule>
+  requires(!std::is_void_v<typename detail::rule_options<R>::type>)
+      robust_aggregator(model_layout layout, const typename detail::rule_options<R>::type& options,
+                        std::size_t memory_budget = default_memory_budget)
+      : robust_aggregator(std::move(layout), Rule(options), memory_budget) {}
 
   /// Copies one client's update into the buffer. Throws rejected_update (state unchanged) for a
   /// layout that differs, a zero/negative/non-finite weight or a NaN/Inf value, and
@@ -85,27 +114,37 @@ public:
   }
 
   [[nodiscard]] std::size_t num_inputs() const noexcept { return updates_.rows(); }
-  [[nodiscard]] bool can_report() const noexcept { return updates_.rows() > 0; }
+  /// True when report() will succeed: at least one input, and as many as the rule needs.
+  [[nodiscard]] bool can_report() const { return !report_blocker(); }
+  /// Why report() would refuse now ("nothing to report", or the rule's reason with the numbers,
+  /// e.g. "krum: needs n > 2f + 2 updates, got n = 6 for f = 2 (2f + 2 = 6)"), or nullopt.
+  [[nodiscard]] std::optional<std::string> report_blocker() const {
+    if (updates_.rows() == 0) return std::string(rule_.name()) + ": nothing to report (0 inputs accepted)";
+    return rule_.problem(updates_.rows());
+  }
+  /// Throws invalid_config (naming the numbers) when the rule cannot run on n inputs: lets a
+  /// server refuse a configuration when a round starts, before any client trains.
+  void check(std::size_t n) const {
+    if (auto why = rule_.problem(n)) throw invalid_config(*why);
+  }
   [[nodiscard]] const model_layout& layout() const noexcept { return layout_; }
   [[nodiscard]] const Rule& rule() const noexcept { return rule_; }
   /// The buffered updates.
   [[nodiscard]] const update_matrix<T>& updates() const noexcept { return updates_; }
 
-  /// Writes the robust aggregate into `out` (flat, layout order). Throws invalid_config when
-  /// there is nothing to report, `out` has the wrong size, or the rule cannot run on this
-  /// many updates (the message names the numbers).
+  /// Writes the robust aggregate into `out` (flat, layout order). Precondition: can_report();
+  /// calling it anyway throws invalid_config with report_blocker()'s reason, as does an `out`
+  /// of the wrong size.
   void report_into(std::span<T> out) const {
-    if (!can_report())
-      throw invalid_config(std::string(rule_.name()) + ": nothing to report (0 inputs accepted)");
+    if (auto why = report_blocker()) throw invalid_config(*why);
     if (out.size() != layout_.total_size())
       throw invalid_config(std::string(rule_.name()) + "::report_into: output has " +
                            std::to_string(out.size()) + " elements, the model " +
                            std::to_string(layout_.total_size()));
-    rule_.check(updates_.rows());
     rule_.reduce(updates_, out);
   }
 
-  /// The robust aggregate as a model; consumes the aggregate.
+  /// The robust aggregate as a model; consumes the aggregate. Precondition: can_report().
   [[nodiscard]] flat_model<T> report() && {
     flat_model<T> result(layout_);
     report_into(result.span());

@@ -15,12 +15,11 @@
 #include "fedpp/aggregation/robust/update_matrix.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
-#include <utility>
+#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -43,22 +42,43 @@ constexpr std::size_t batcher_size(std::size_t n) noexcept {
   return count;
 }
 
-/// The comparators (a, b), a < b, of Batcher's odd–even merge sort on N = 2^k inputs.
+/// Comparator c of a network orders positions lo[c] < hi[c]: min to lo, max to hi.
+template <std::size_t Size>
+struct comparator_network {
+  static constexpr std::size_t size = Size;
+  unsigned short lo[Size == 0 ? 1 : Size];
+  unsigned short hi[Size == 0 ? 1 : Size];
+};
+
+/// The comparators of Batcher's odd–even merge sort on N inputs: for N = 2^k the classic network;
+/// for other N the one for the next power of two without the comparators that touch positions
+/// ≥ N (those would only compare +inf pads, which never move).
 template <std::size_t N>
 constexpr auto batcher_network() noexcept {
-  std::array<std::pair<unsigned short, unsigned short>, batcher_size(N)> net{};
+  comparator_network<batcher_size(N)> net{};
   std::size_t c = 0;
   for (std::size_t p = 1; p < N; p <<= 1)
     for (std::size_t k = p; k >= 1; k >>= 1)
       for (std::size_t j = k % p; j + k < N; j += 2 * k)
         for (std::size_t i = 0; i < std::min(k, N - j - k); ++i)
-          if ((i + j) / (2 * p) == (i + j + k) / (2 * p))
-            net[c++] = {static_cast<unsigned short>(i + j), static_cast<unsigned short>(i + j + k)};
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
+            net.lo[c] = static_cast<unsigned short>(i + j);
+            net.hi[c] = static_cast<unsigned short>(i + j + k);
+            ++c;
+          }
   return net;
 }
 
 template <std::size_t N>
 inline constexpr auto batcher_network_v = batcher_network<N>();
+
+/// True when every comparator of `net` orders two positions below n (lo < hi < n).
+template <std::size_t Size>
+constexpr bool network_in_range(const comparator_network<Size>& net, std::size_t n) noexcept {
+  for (std::size_t c = 0; c < Size; ++c)
+    if (!(net.lo[c] < net.hi[c] && net.hi[c] < n)) return false;
+  return true;
+}
 
 /// Scalar reference path for coordinates [begin, end): gather, sort, average [lo, hi).
 template <class T>
@@ -87,14 +107,18 @@ typedef float f32x16 __attribute__((vector_size(64)));
 /// when either is NaN), so each comparator is one min and one max. Always inlined into the
 /// target-specific entry points below, which pick the instruction set (and register count:
 /// AVX-512's 32 registers hold a whole 32-row column group without spilling).
+// Not UBSan-instrumented: the fully unrolled network holds thousands of indexings whose bounds,
+// null and overflow checks took a sanitized build minutes per instantiation; the indices come
+// from a constexpr table checked against the array size at compile time (network_in_range).
 template <std::size_t P, class V>
-[[gnu::always_inline]] inline std::size_t sort_lanes(const float* data, std::size_t stride, std::size_t rows,
-                                                     std::size_t dim, std::size_t lo, std::size_t hi,
-                                                     float* out) {
+__attribute__((always_inline, no_sanitize("undefined"))) inline std::size_t
+sort_lanes(const float* data, std::size_t stride, std::size_t rows, std::size_t dim, std::size_t lo,
+           std::size_t hi, float* out) {
   constexpr std::size_t lanes = sizeof(V) / sizeof(float);
   // 4 iterations ahead of AVX-512 lanes; 128 to 2048 bytes measured on Zen 5, 256 best.
   constexpr std::uintptr_t prefetch_bytes = 256;
   constexpr auto& net = batcher_network_v<P>;
+  static_assert(network_in_range(net, P)); // the indexing below stays within v[P]
   const V inf = V{} + std::numeric_limits<float>::infinity();
   const std::size_t count = hi - lo;
   // The median of an even count halves a sum of two (exact); other counts divide.
@@ -118,11 +142,11 @@ template <std::size_t P, class V>
       }
     }
 #pragma GCC unroll 1024
-    for (std::size_t c = 0; c < net.size(); ++c) {
-      const V a = v[net[c].first];
-      const V b = v[net[c].second];
-      v[net[c].first] = a < b ? a : b;
-      v[net[c].second] = a < b ? b : a;
+    for (std::size_t c = 0; c < net.size; ++c) {
+      const V a = v[net.lo[c]];
+      const V b = v[net.hi[c]];
+      v[net.lo[c]] = a < b ? a : b;
+      v[net.hi[c]] = a < b ? b : a;
     }
     V sum = V{};
     for (std::size_t i = lo; i < hi; ++i) sum += v[i];
