@@ -12,6 +12,7 @@ packages=(
   python3-numpy gnuplot-nox                      # benchmark peer, metric plots
   libcli11-dev                                   # fedpp-privacy's flag parsing (CLI11)
   clang-format clang-tidy
+  clang libclang-rt-14-dev                       # libFuzzer harnesses (scripts/fuzz.sh, tests/fuzz)
 )
 missing=()
 for p in "${packages[@]}"; do

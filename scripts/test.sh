@@ -10,15 +10,16 @@
 #   tsan     the suites that run threads (ctest label "threads", see tests/CMakeLists.txt:
 #            orchestration, transport, the thread pool and its users) at -O2 -g with assertions on,
 #            under ThreadSanitizer; only those targets are built.
+#   fuzz     the libFuzzer harnesses (tests/fuzz, built with clang): every committed finding replayed,
+#            then each harness fuzzed for FUZZ_CI_SECONDS (default 5) seconds (scripts/fuzz.sh --ci).
 # FEDPP_TEST_STAGES="asan tsan" scripts/test.sh runs a subset (default: all of them, in that order).
-# Adding a stage (e.g. fuzz: libFuzzer harnesses built with clang, a few seconds each): write
-# suite_fuzz (configure/build/ctest helpers below; a compiler is one more cmake argument,
-# -DCMAKE_CXX_COMPILER=clang++) and append its name to default_stages.
+# Adding a stage: write suite_<name> (configure/build/ctest helpers below; a compiler is one more
+# cmake argument, -DCMAKE_CXX_COMPILER=clang++) and append its name to default_stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${1:-build}
 jobs=$(nproc)
-default_stages="release asan tsan"
+default_stages="release asan tsan fuzz"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -68,6 +69,10 @@ suite_tsan() {
   "${no_aslr[@]}" cmake --build "$dir" -j"$jobs" --target fedpp_threaded_tests
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
     "${no_aslr[@]}" ctest --test-dir "$dir" -j"$jobs" --output-on-failure --timeout 600 -L threads
+}
+
+suite_fuzz() {
+  FEDPP_FUZZ_BUILD="$(realpath -m "$root/fuzz")" FEDPP_FUZZ_JOBS="$jobs" scripts/fuzz.sh --ci
 }
 
 # --- driver ------------------------------------------------------------------------------------------
