@@ -18,7 +18,7 @@
 namespace {
 
 using fedpp::secagg::mask_expander;
-using fedpp::secagg::detail::key32;
+using fedpp::secagg::key32;
 
 // 4M words = 16 MiB: a D = 4M model, far larger than L2 (the accumulator streams from L3/DRAM).
 constexpr std::size_t mask_words = std::size_t{4} << 20;
@@ -82,7 +82,7 @@ BENCHMARK(BM_secagg_mask_expand)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 void BM_secagg_shamir_split_reconstruct(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   const std::size_t t = n / 2 + 1;
-  fedpp::secagg::detail::secure_rng rng(bench_key(4));
+  auto rng = fedpp::secagg::random_source::reproducible(bench_key(4));
   std::vector<std::uint64_t> xs(n);
   for (std::size_t i = 0; i < n; ++i) xs[i] = i + 1;
   const auto secret = bench_key(5);

@@ -76,8 +76,8 @@ struct clock_type {
 double seconds_since(clock_type::time_point t0) { return clock_type::now() - t0; }
 
 /// Reproducible client secrets (benchmark and demo only: a known seed reveals everything).
-sa::detail::key32 demo_seed(client_id id, std::uint64_t round) {
-  sa::detail::key32 k{};
+sa::key32 demo_seed(client_id id, std::uint64_t round) {
+  sa::key32 k{};
   for (std::size_t i = 0; i < 8; ++i) {
     k[i] = static_cast<std::byte>((id >> (8 * i)) & 0xffU);
     k[8 + i] = static_cast<std::byte>((round >> (8 * i)) & 0xffU);

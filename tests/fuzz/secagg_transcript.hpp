@@ -43,8 +43,8 @@ inline secagg_config config() {
 
 inline neighbor_graph graph() { return neighbor_graph::complete({clients.begin(), clients.end()}); }
 
-inline secagg::detail::key32 seed_of(client_id id) {
-  secagg::detail::key32 k{};
+inline secagg::key32 seed_of(client_id id) {
+  secagg::key32 k{};
   k[0] = static_cast<std::byte>(id);
   k[31] = std::byte{0x5a};
   return k;

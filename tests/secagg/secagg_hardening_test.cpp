@@ -54,19 +54,19 @@ struct client_payloads : ::testing::Test {
   sim s{config, neighbor_graph::complete({1, 2, 3})};
 
   void SetUp() override {
-    for (const auto u : s.ids) {
-      s.clients.at(u)->set_input(std::vector<std::uint32_t>(8, static_cast<std::uint32_t>(10 * u)));
-      s.clients.at(u)->start(s.eps.at(u));
+    for (const auto u : s.clients()) {
+      s.client(u).set_input(std::vector<std::uint32_t>(8, static_cast<std::uint32_t>(10 * u)));
+      s.client(u).start(s.endpoint(u));
     }
   }
   // Every variant is refused as malformed and counted; nothing is sent and the state stays.
   void expect_refused(const std::vector<envelope>& bad, secagg_client::state state) {
-    auto& c = *s.clients.at(1);
+    auto& c = s.client(1);
     for (std::size_t i = 0; i < bad.size(); ++i) {
       SCOPED_TRACE(i);
       const auto before = c.counters()[violation::malformed];
       try {
-        c.handle(s.eps.at(1), bad[i]);
+        c.handle(s.endpoint(1), bad[i]);
         ADD_FAILURE() << "accepted";
       } catch (const protocol_violation& v) {
         EXPECT_EQ(v.kind(), violation::malformed) << v.what();
@@ -74,15 +74,15 @@ struct client_payloads : ::testing::Test {
       }
       EXPECT_EQ(c.counters()[violation::malformed], before + 1);
       EXPECT_EQ(c.current_state(), state);
-      EXPECT_FALSE(s.server_ep.try_receive().has_value()); // no reply went out
+      EXPECT_FALSE(s.server_endpoint().try_receive().has_value()); // no reply went out
     }
   }
   // Runs the server phase, then hands client 1 the malformed variants of its next message
   // before the honest one, and every other client its message.
   void phase(secagg_client::state before, secagg_client::state after, bool bad_abort = false) {
     s.deliver_to_server();
-    s.server->close_phase(s.server_ep);
-    auto honest = s.eps.at(1).try_receive();
+    s.server().close_phase(s.server_endpoint());
+    auto honest = s.endpoint(1).try_receive();
     ASSERT_TRUE(honest.has_value());
     auto bad = malformed_variants(*honest);
     if (bad_abort) { // an abort whose payload is not one u32 is malformed too (and aborts nothing)
@@ -92,10 +92,10 @@ struct client_payloads : ::testing::Test {
                                                     std::vector<std::byte>(n))});
     }
     expect_refused(bad, before);
-    s.clients.at(1)->handle(s.eps.at(1), *honest);
-    EXPECT_EQ(s.clients.at(1)->current_state(), after);
+    s.client(1).handle(s.endpoint(1), *honest);
+    EXPECT_EQ(s.client(1).current_state(), after);
     for (const auto u : {client_id{2}, client_id{3}})
-      while (auto e = s.eps.at(u).try_receive()) s.clients.at(u)->handle(s.eps.at(u), *e);
+      while (auto e = s.endpoint(u).try_receive()) s.client(u).handle(s.endpoint(u), *e);
   }
 };
 
@@ -107,11 +107,11 @@ TEST_F(client_payloads, truncated_and_overlong_messages_are_counted_violations_a
   phase(st::shared, st::masked);      // forwarded shares
   phase(st::masked, st::done, true);  // survivor list (and malformed aborts)
   s.deliver_to_server();
-  s.server->close_phase(s.server_ep);
-  for (const auto v : s.server->sum()) EXPECT_EQ(v, 60U); // 10 + 20 + 30: the round is exact
-  EXPECT_EQ(s.clients.at(1)->counters()[violation::malformed], 5U + 5U + 8U);
-  EXPECT_EQ(s.clients.at(1)->counters().total_refused(), 18U);
-  EXPECT_EQ(s.server->counters().total_refused(), 0U);
+  s.server().close_phase(s.server_endpoint());
+  for (const auto v : s.server().sum()) EXPECT_EQ(v, 60U); // 10 + 20 + 30: the round is exact
+  EXPECT_EQ(s.client(1).counters()[violation::malformed], 5U + 5U + 8U);
+  EXPECT_EQ(s.client(1).counters().total_refused(), 18U);
+  EXPECT_EQ(s.server().counters().total_refused(), 0U);
 }
 
 TEST(secagg_client_hooks_hardening, a_malformed_key_list_is_counted_and_the_host_goes_on) {
@@ -144,7 +144,7 @@ TEST(secagg_client_hooks_hardening, a_malformed_key_list_is_counted_and_the_host
 }
 
 TEST(secagg_threshold, shamir_refuses_thresholds_below_two) {
-  sd::secure_rng rng(seed_of(4));
+  auto rng = fedpp::secagg::random_source::reproducible(seed_of(4));
   const auto secret = rng.key();
   const std::vector<std::uint64_t> xs{1, 2, 3};
   for (const std::size_t t : {std::size_t{0}, std::size_t{1}}) {

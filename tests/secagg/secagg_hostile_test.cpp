@@ -12,7 +12,7 @@
 using namespace secagg_test;
 
 TEST(secagg_shamir, reconstructs_with_t_and_refuses_t_minus_1) {
-  fedpp::secagg::detail::secure_rng rng(seed_of(9));
+  auto rng = fedpp::secagg::random_source::reproducible(seed_of(9));
   const auto secret = rng.key();
   const std::vector<std::uint64_t> xs{1, 2, 3, 4, 5, 6, 7};
   const auto shares = shamir_split(secret, 4, xs, rng);
@@ -61,7 +61,7 @@ struct hostile : ::testing::Test {
   std::vector<std::string> messages;
 
   void SetUp() override {
-    for (const auto u : s.ids) s.clients.at(u)->set_input(std::vector<std::uint32_t>(8, 5));
+    for (const auto u : s.clients()) s.client(u).set_input(std::vector<std::uint32_t>(8, 5));
   }
   template <class F>
   void expect_violation(F&& f, violation v) {
@@ -75,8 +75,8 @@ struct hostile : ::testing::Test {
   }
   bool server_handle(client_id from, std::uint64_t round, std::uint32_t tag,
                      std::span<const std::byte> payload, client_id claimed) {
-    return s.server->handle(
-        s.server_ep, envelope{from, server_endpoint, wire::encode_control(round, claimed, tag, payload)});
+    return s.server().handle(
+        s.server_endpoint(), envelope{from, server_endpoint, wire::encode_control(round, claimed, tag, payload)});
   }
 };
 
@@ -85,7 +85,7 @@ struct hostile : ::testing::Test {
 TEST_F(hostile, server_refuses_each_bad_message_and_counts_it) {
   std::vector<std::byte> keys(64, std::byte{1});
   for (std::size_t i = 32; i < 64; ++i) keys[i] = std::byte{2};
-  auto& cnt = s.server->counters();
+  auto& cnt = s.server().counters();
   expect_violation([&] { server_handle(1, 10, 1, keys, 1); }, violation::wrong_round);
   expect_violation([&] { server_handle(1, 11, 1, keys, 2); }, violation::impersonation);
   expect_violation([&] { server_handle(99, 11, 1, keys, 99); }, violation::unknown_sender);
@@ -95,7 +95,7 @@ TEST_F(hostile, server_refuses_each_bad_message_and_counts_it) {
   const auto m = wire::encode_control(11, 1, 1, keys);
   expect_violation(
       [&] {
-        (void)s.server->handle(s.server_ep,
+        (void)s.server().handle(s.server_endpoint(),
                                envelope{1, server_endpoint, message::copy_of(m.bytes().first(m.size() - 3))});
       },
       violation::malformed);
@@ -108,18 +108,18 @@ TEST_F(hostile, server_refuses_each_bad_message_and_counts_it) {
   EXPECT_EQ(cnt[violation::wrong_phase], 1U);
   EXPECT_EQ(cnt[violation::malformed], 2U);
   EXPECT_EQ(cnt[violation::duplicate], 1U);
-  EXPECT_EQ(s.server->answered(secagg_server::phase::advertise).size(), 1U);
+  EXPECT_EQ(s.server().answered(secagg_server::phase::advertise).size(), 1U);
 }
 
 TEST_F(hostile, wrong_recipient_and_forged_shares_and_no_secrets_in_messages) {
-  for (const auto u : s.ids) s.clients.at(u)->start(s.eps.at(u));
+  for (const auto u : s.clients()) s.client(u).start(s.endpoint(u));
   s.deliver_to_server();
-  s.server->close_phase(s.server_ep);
+  s.server().close_phase(s.server_endpoint());
   s.deliver_to_clients(1, {});
   // Intercept client 1's shares; a copy re-addressed to a non-neighbour is refused.
   std::optional<envelope> shares_of_1;
   std::vector<envelope> rest;
-  while (auto e = s.server_ep.try_receive()) {
+  while (auto e = s.server_endpoint().try_receive()) {
     if (e->from == 1)
       shares_of_1 = *e;
     else
@@ -134,33 +134,33 @@ TEST_F(hostile, wrong_recipient_and_forged_shares_and_no_secrets_in_messages) {
   auto forged = p;
   forged[4 + 8 + 40] ^= std::byte{0x55}; // flip a ciphertext byte: passes the server, fails at the client
   EXPECT_FALSE(server_handle(1, 11, 3, forged, 1));
-  for (auto& e : rest) (void)s.server->handle(s.server_ep, e);
-  s.server->close_phase(s.server_ep);
+  for (auto& e : rest) (void)s.server().handle(s.server_endpoint(), e);
+  s.server().close_phase(s.server_endpoint());
   // The recipient of the flipped ciphertext refuses the forwarded shares as forged.
   client_id victim = wire::detail::get_u64(p.data() + 4);
-  auto& ep = s.eps.at(victim);
+  auto& ep = s.endpoint(victim);
   auto fwd = ep.try_receive();
   ASSERT_TRUE(fwd);
-  expect_violation([&] { s.clients.at(victim)->handle(ep, *fwd); }, violation::forged);
-  EXPECT_EQ(s.clients.at(victim)->counters()[violation::forged], 1U);
-  EXPECT_EQ(s.clients.at(victim)->current_state(), secagg_client::state::shared);
+  expect_violation([&] { s.client(victim).handle(ep, *fwd); }, violation::forged);
+  EXPECT_EQ(s.client(victim).counters()[violation::forged], 1U);
+  EXPECT_EQ(s.client(victim).current_state(), secagg_client::state::shared);
   // A client refuses a message that claims to come from the server but arrives from a peer.
   expect_violation(
       [&] {
-        s.clients.at(victim)->handle(ep, envelope{2, victim, fwd->message});
+        s.client(victim).handle(ep, envelope{2, victim, fwd->message});
       },
       violation::unknown_sender);
   // Replay of the key list (already handled): duplicate.
   const auto keys_msg = wire::encode_control(11, server_endpoint, 2, std::vector<std::byte>(4));
   expect_violation(
       [&] {
-        s.clients.at(victim)->handle(ep, envelope{server_endpoint, victim, keys_msg});
+        s.client(victim).handle(ep, envelope{server_endpoint, victim, keys_msg});
       },
       violation::duplicate);
   // No secret bytes (as raw bytes or hex) in any message: the secret keys of every client are
   // derived from its seed, so check the seeds' rng outputs.
-  for (const auto u : s.ids) {
-    fedpp::secagg::detail::secure_rng r(seed_of(u));
+  for (const auto u : s.clients()) {
+    auto r = fedpp::secagg::random_source::reproducible(seed_of(u));
     const auto c_sk = r.key();
     const auto s_sk = r.key();
     for (const auto& key : {c_sk, s_sk}) {

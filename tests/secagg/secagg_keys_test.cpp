@@ -27,32 +27,32 @@ struct key_list : ::testing::Test {
         wire::encode_control(config.round, server_endpoint, fedpp::secagg::detail::tag_keys, w.bytes())};
   }
   void expect_inconsistent(const envelope& e) {
-    auto& c = *s.clients.at(1);
+    auto& c = s.client(1);
     const auto before = c.counters()[violation::inconsistent];
     try {
-      c.handle(s.eps.at(1), e);
+      c.handle(s.endpoint(1), e);
       ADD_FAILURE() << "accepted";
     } catch (const protocol_violation& v) {
       EXPECT_EQ(v.kind(), violation::inconsistent) << v.what();
     }
     EXPECT_EQ(c.counters()[violation::inconsistent], before + 1);
     EXPECT_EQ(c.current_state(), secagg_client::state::advertised);
-    EXPECT_FALSE(s.eps.at(1).try_receive().has_value()); // nothing was sent to anyone
-    EXPECT_FALSE(s.server_ep.try_receive().has_value());
+    EXPECT_FALSE(s.endpoint(1).try_receive().has_value()); // nothing was sent to anyone
+    EXPECT_FALSE(s.server_endpoint().try_receive().has_value());
   }
 };
 
 } // namespace
 
 TEST_F(key_list, low_order_self_and_repeated_keys_are_refused_then_the_round_completes) {
-  for (const auto u : s.ids) {
-    s.clients.at(u)->set_input(std::vector<std::uint32_t>(16, static_cast<std::uint32_t>(u)));
-    s.clients.at(u)->start(s.eps.at(u));
+  for (const auto u : s.clients()) {
+    s.client(u).set_input(std::vector<std::uint32_t>(16, static_cast<std::uint32_t>(u)));
+    s.client(u).start(s.endpoint(u));
   }
   s.deliver_to_server();
-  s.server->close_phase(s.server_ep);
+  s.server().close_phase(s.server_endpoint());
   // Take the honest key list of client 1 out of its mailbox; keep it for later.
-  auto honest = s.eps.at(1).try_receive();
+  auto honest = s.endpoint(1).try_receive();
   ASSERT_TRUE(honest.has_value());
   std::array<std::byte, 32> zero{}, other{};
   other.fill(std::byte{9});
@@ -60,15 +60,15 @@ TEST_F(key_list, low_order_self_and_repeated_keys_are_refused_then_the_round_com
   expect_inconsistent(list_for_1(other, other));   // c_pk == s_pk
   expect_inconsistent(list_for_1(zero, other, 1)); // names the client itself
   // The honest list is still accepted, and the round sums exactly.
-  s.clients.at(1)->handle(s.eps.at(1), *honest);
-  EXPECT_EQ(s.clients.at(1)->current_state(), secagg_client::state::shared);
+  s.client(1).handle(s.endpoint(1), *honest);
+  EXPECT_EQ(s.client(1).current_state(), secagg_client::state::shared);
   s.deliver_to_clients(1, {});
   for (int phase = 2; phase <= 4; ++phase) {
     s.deliver_to_server();
-    s.server->close_phase(s.server_ep);
+    s.server().close_phase(s.server_endpoint());
     if (phase < 4) s.deliver_to_clients(phase, {});
   }
-  const auto sum = s.server->sum();
+  const auto sum = s.server().sum();
   for (const auto v : sum) EXPECT_EQ(v, 6U); // 1 + 2 + 3
-  EXPECT_EQ(s.server->counters().total_refused(), 0U);
+  EXPECT_EQ(s.server().counters().total_refused(), 0U);
 }

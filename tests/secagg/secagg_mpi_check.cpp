@@ -46,8 +46,8 @@ int my_rank = -1;
 constexpr std::size_t num_clients = 8;
 constexpr std::size_t dim = 1500;
 
-fedpp::secagg::detail::key32 seed_of(client_id u, std::uint64_t round) {
-  fedpp::secagg::detail::key32 k{};
+fedpp::secagg::key32 seed_of(client_id u, std::uint64_t round) {
+  fedpp::secagg::key32 k{};
   k[0] = static_cast<std::byte>(u);
   k[1] = static_cast<std::byte>(round);
   k[2] = std::byte{0x4d};

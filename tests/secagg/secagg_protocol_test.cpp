@@ -27,17 +27,17 @@ void check_round(const secagg_config& config, const neighbor_graph& graph, const
   sim s(config, graph, salt);
   std::mt19937_64 gen(salt);
   std::vector<std::uint32_t> expected(config.vector_length, 0);
-  for (const auto u : s.ids) {
+  for (const auto u : s.clients()) {
     auto x = random_input(gen, config.vector_length, config.modulus_mask());
     const auto it = drop.find(u);
     if (it == drop.end() || it->second >= 3)
       for (std::size_t i = 0; i < x.size(); ++i) expected[i] += x[i];
-    s.clients.at(u)->set_input(std::move(x));
+    s.client(u).set_input(std::move(x));
   }
   for (auto& v : expected) v &= config.modulus_mask();
   const auto sum = s.run(drop);
   EXPECT_EQ(sum, expected);
-  EXPECT_EQ(s.server->counters().total_refused(), 0U);
+  EXPECT_EQ(s.server().counters().total_refused(), 0U);
 }
 
 } // namespace
@@ -99,24 +99,24 @@ TEST(secagg_protocol, secagg_plus_sparse_graph_random_patterns) {
 TEST(secagg_protocol, too_few_survivors_aborts_and_reveals_nothing) {
   secagg_config c{2, 16, 32, 4};
   sim s(c, neighbor_graph::complete({1, 2, 3, 4, 5}));
-  for (const auto u : s.ids) s.clients.at(u)->set_input(std::vector<std::uint32_t>(16, 7));
+  for (const auto u : s.clients()) s.client(u).set_input(std::vector<std::uint32_t>(16, 7));
   EXPECT_THROW(s.run({{1, 2}, {2, 2}}), secagg_aborted);
-  EXPECT_EQ(s.server->current_phase(), secagg_server::phase::aborted);
-  EXPECT_EQ(s.server->counters().aborts, 1U);
-  EXPECT_THROW((void)s.server->sum(), invalid_config);
+  EXPECT_EQ(s.server().current_phase(), secagg_server::phase::aborted);
+  EXPECT_EQ(s.server().counters().aborts, 1U);
+  EXPECT_THROW((void)s.server().sum(), invalid_config);
   // The surviving clients are told and never send unmasking shares.
   s.deliver_to_clients(3, {{1, 2}, {2, 2}});
   for (const client_id u : {3, 4, 5})
-    EXPECT_EQ(s.clients.at(u)->current_state(), secagg_client::state::aborted);
+    EXPECT_EQ(s.client(u).current_state(), secagg_client::state::aborted);
 }
 
 TEST(secagg_protocol, abort_when_unmasking_lacks_shares) {
   // 3 survivors of the masked round send nothing in unmasking except one: below t = 3.
   secagg_config c{2, 8, 32, 3};
   sim s(c, neighbor_graph::complete({1, 2, 3, 4}));
-  for (const auto u : s.ids) s.clients.at(u)->set_input(std::vector<std::uint32_t>(8, 1));
+  for (const auto u : s.clients()) s.client(u).set_input(std::vector<std::uint32_t>(8, 1));
   EXPECT_THROW(s.run({{1, 2}, {2, 3}, {3, 3}}), secagg_aborted);
-  EXPECT_EQ(s.server->counters().aborts, 1U);
+  EXPECT_EQ(s.server().counters().aborts, 1U);
 }
 
 TEST(secagg_protocol, weighted_mean_through_the_protocol) {
@@ -139,7 +139,7 @@ TEST(secagg_protocol, weighted_mean_through_the_protocol) {
   for (std::size_t k = 0; k < 4; ++k) {
     std::vector<std::uint32_t> e(d + 1);
     (void)enc.encode_weighted(xs[k], ws[k], e);
-    s.clients.at(k + 1)->set_input(e);
+    s.client(k + 1).set_input(e);
     if (k == 1) continue; // client 2 drops before its masked input
     den += static_cast<double>(ws[k]);
     for (std::size_t i = 0; i < d; ++i) num[i] += static_cast<double>(ws[k]) * xs[k][i];
@@ -163,7 +163,7 @@ TEST(secagg_protocol, integer_updates_compose) {
   for (std::size_t k = 0; k < 3; ++k) {
     std::vector<std::uint32_t> e(4);
     enc.encode_integers(v[k], e);
-    s.clients.at(k + 1)->set_input(e);
+    s.client(k + 1).set_input(e);
   }
   const auto sum = s.run({});
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(enc.centred(sum[i]), v[0][i] + v[1][i] + v[2][i]);
@@ -174,15 +174,15 @@ TEST(secagg_protocol, masked_inputs_the_server_sees_are_uniform) {
   // (chi-square, 255 degrees of freedom, p = 0.001 critical value 330.5).
   secagg_config c{5, 1 << 15, 32, 2};
   sim s(c, neighbor_graph::complete({1, 2, 3}));
-  for (const auto u : s.ids) s.clients.at(u)->set_input(std::vector<std::uint32_t>(c.vector_length, 0));
-  for (const auto u : s.ids) s.clients.at(u)->start(s.eps.at(u));
+  for (const auto u : s.clients()) s.client(u).set_input(std::vector<std::uint32_t>(c.vector_length, 0));
+  for (const auto u : s.clients()) s.client(u).start(s.endpoint(u));
   s.deliver_to_server();
-  s.server->close_phase(s.server_ep);
+  s.server().close_phase(s.server_endpoint());
   s.deliver_to_clients(1, {});
   s.deliver_to_server();
-  s.server->close_phase(s.server_ep);
+  s.server().close_phase(s.server_endpoint());
   s.deliver_to_clients(2, {});
-  auto e = s.server_ep.try_receive();
+  auto e = s.server_endpoint().try_receive();
   ASSERT_TRUE(e.has_value());
   const auto d = wire::decode(e->message);
   ASSERT_EQ(d.tag(), 5U);
@@ -207,4 +207,16 @@ TEST(secagg_plus, parameters_grow_logarithmically) {
   EXPECT_LE(p1000.threshold, p1000.degree + 1);
   EXPECT_THROW((void)secagg_plus_parameters::choose(1000, 1.5, 0.05), invalid_config);
   EXPECT_THROW((void)secagg_plus_parameters::choose(50, 0.1, 0.05), invalid_config); // infeasible at 2^-40
+}
+
+// The public in_process_round with operating-system randomness: the sum is exact with a dropout,
+// and naming a client outside the graph is refused.
+TEST(SecaggInProcessRound, SumsWithOsRandomnessAndRefusesUnknownClients) {
+  const secagg_config c{.round = 5, .vector_length = 4, .modulus_bits = 16, .threshold = 3};
+  in_process_round round(c, neighbor_graph::complete({1, 2, 3, 4}));
+  for (const auto u : round.clients()) round.set_input(u, std::vector<std::uint32_t>(4, static_cast<std::uint32_t>(u)));
+  const auto sum = round.run({{4, secagg_server::phase::unmasking}}); // 4 sent its input, then left
+  for (const auto v : sum) EXPECT_EQ(v, 1U + 2U + 3U + 4U);
+  EXPECT_THROW((void)round.client(9), fedpp::invalid_config);
+  EXPECT_THROW((void)round.endpoint(9), fedpp::invalid_config);
 }

@@ -34,7 +34,7 @@ std::uint64_t reference_at_zero(const std::vector<shamir_share>& s, std::size_t 
 
 TEST(secagg_shamir, random_thresholds_points_and_subsets_reconstruct) {
   std::mt19937_64 gen(61);
-  sd::secure_rng rng(seed_of(61));
+  auto rng = fedpp::secagg::random_source::reproducible(seed_of(61));
   for (int trial = 0; trial < 40; ++trial) {
     SCOPED_TRACE(trial);
     const std::size_t n = 2 + gen() % 39;

@@ -1,14 +1,10 @@
-// Test helper: one secure-aggregation round with n simulated clients over the in-process hub, one
-// thread, with a per-client dropout phase (a dropped client stops answering from that phase on).
+// Test helper: fedpp::secagg::in_process_round with reproducible seeds and integer dropout phases
+// (a dropped client stops answering from that phase on).
 #pragma once
 
-#include "fedpp/secagg/secagg_client.hpp"
-#include "fedpp/secagg/secagg_server.hpp"
-#include "fedpp/transport/in_process_transport.hpp"
+#include "fedpp/secagg/in_process_round.hpp"
 
 #include <map>
-#include <memory>
-#include <optional>
 #include <vector>
 
 namespace secagg_test {
@@ -16,8 +12,8 @@ namespace secagg_test {
 using namespace fedpp;
 using namespace fedpp::secagg;
 
-inline fedpp::secagg::detail::key32 seed_of(std::uint64_t id, std::uint64_t salt = 0) {
-  fedpp::secagg::detail::key32 k{};
+inline fedpp::secagg::key32 seed_of(std::uint64_t id, std::uint64_t salt = 0) {
+  fedpp::secagg::key32 k{};
   for (int i = 0; i < 8; ++i) k[static_cast<std::size_t>(i)] = static_cast<std::byte>((id >> (8 * i)) & 0xff);
   for (int i = 0; i < 8; ++i)
     k[static_cast<std::size_t>(8 + i)] = static_cast<std::byte>((salt >> (8 * i)) & 0xff);
@@ -28,56 +24,25 @@ inline fedpp::secagg::detail::key32 seed_of(std::uint64_t id, std::uint64_t salt
 /// masked input, 3 after sending it (never unmasks); absent: never drops.
 using dropouts = std::map<client_id, int>;
 
-struct sim {
-  in_process_transport hub;
-  in_process_endpoint server_ep = hub.server();
-  std::vector<client_id> ids;
-  std::map<client_id, in_process_endpoint> eps;
-  std::map<client_id, std::unique_ptr<secagg_client>> clients;
-  std::optional<secagg_server> server;
+inline dropout_plan plan_of(const dropouts& drop) {
+  dropout_plan plan;
+  for (const auto& [u, phase] : drop) plan.emplace(u, static_cast<secagg_server::phase>(phase));
+  return plan;
+}
 
-  sim(const secagg_config& config, const neighbor_graph& graph, std::uint64_t salt = 0) {
-    ids = graph.clients();
-    for (const auto u : ids) {
-      eps.emplace(u, hub.endpoint(u));
-      clients.emplace(u, std::make_unique<secagg_client>(u, config, seed_of(u, salt)));
-    }
-    server.emplace(config, graph);
-  }
+/// The public in_process_round with reproducible per-client seeds and the integer phases above.
+struct sim : in_process_round {
+  sim(const secagg_config& config, const neighbor_graph& graph, std::uint64_t salt = 0)
+      : in_process_round(config, graph,
+                         [salt](client_id u) { return random_source::reproducible(seed_of(u, salt)); }) {}
 
-  void deliver_to_server() {
-    while (auto e = server_ep.try_receive()) {
-      try {
-        (void)server->handle(server_ep, *e);
-      } catch (const secagg::protocol_violation&) {
-      }
-    }
-  }
   void deliver_to_clients(int phase, const dropouts& drop) {
-    for (const auto u : ids) {
-      auto& ep = eps.at(u);
-      const auto it = drop.find(u);
-      const bool gone = it != drop.end() && it->second <= phase;
-      while (auto e = ep.try_receive()) {
-        if (gone) continue;
-        try {
-          clients.at(u)->handle(ep, *e);
-        } catch (const secagg::protocol_violation&) {
-        }
-      }
-    }
+    in_process_round::deliver_to_clients(static_cast<secagg_server::phase>(phase), plan_of(drop));
   }
   /// Runs the round; returns the sum (throws secagg_aborted).
   std::vector<std::uint32_t> run(const dropouts& drop) {
-    for (const auto u : ids)
-      if (!drop.count(u) || drop.at(u) > 0) clients.at(u)->start(eps.at(u));
-    for (int phase = 1; phase <= 4; ++phase) {
-      deliver_to_server();
-      server->close_phase(server_ep);
-      if (phase < 4) deliver_to_clients(phase, drop);
-    }
-    auto s = server->sum();
-    return {s.begin(), s.end()};
+    const auto sum = in_process_round::run(plan_of(drop));
+    return {sum.begin(), sum.end()};
   }
 };
 

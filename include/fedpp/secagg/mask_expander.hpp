@@ -31,7 +31,7 @@ public:
   static constexpr std::uint64_t max_words = std::uint64_t{1} << 36;
 
   /// acc[i] += mask[i] (or −= when `subtract`), modulo 2^32.
-  static void apply(std::span<std::uint32_t> acc, const detail::key32& seed, std::uint64_t stream,
+  static void apply(std::span<std::uint32_t> acc, const key32& seed, std::uint64_t stream,
                     bool subtract) {
     if (acc.size() > max_words)
       throw invalid_config("mask_expander: " + std::to_string(acc.size()) +

@@ -23,6 +23,7 @@
 #include "fedpp/secagg/detail/protocol.hpp"
 #include "fedpp/secagg/detail/sodium.hpp"
 #include "fedpp/secagg/mask_expander.hpp"
+#include "fedpp/secagg/random_source.hpp"
 #include "fedpp/secagg/secagg_config.hpp"
 #include "fedpp/secagg/secagg_counters.hpp"
 #include "fedpp/secagg/shamir.hpp"
@@ -50,11 +51,14 @@ public:
 
   /// A client with operating-system randomness.
   secagg_client(client_id id, const secagg_config& config)
-      : secagg_client(id, config, std::make_unique<detail::secure_rng>()) {}
-  /// A client whose keys, seeds and shares are derived from `seed` — for reproducible tests and
-  /// benchmarks only (a known seed reveals everything).
-  secagg_client(client_id id, const secagg_config& config, const detail::key32& seed)
-      : secagg_client(id, config, std::make_unique<detail::secure_rng>(seed)) {}
+      : secagg_client(id, config, random_source()) {}
+  /// A client drawing its keys, seeds and shares from `rng` — e.g. random_source::reproducible
+  /// for reproducible tests and benchmarks (a known seed reveals everything).
+  secagg_client(client_id id, const secagg_config& config, random_source rng)
+      : secagg_client(id, config, std::make_unique<random_source>(std::move(rng))) {}
+  /// Shorthand for random_source::reproducible(seed): tests and benchmarks only.
+  secagg_client(client_id id, const secagg_config& config, const key32& seed)
+      : secagg_client(id, config, random_source::reproducible(seed)) {}
 
   secagg_client(const secagg_client&) = delete;
   secagg_client& operator=(const secagg_client&) = delete;
@@ -169,15 +173,15 @@ public:
 
 private:
   struct neighbor {
-    detail::key32 c_pk{};
-    detail::key32 s_pk{};
+    key32 c_pk{};
+    key32 s_pk{};
     bool has_share = false;  // its shares reached us (it is in U2)
     shamir_share s_share{};  // our share of its s_sk
     shamir_share b_share{};  // our share of its b
-    detail::key32 box_key{}; // crypto_box shared key with it (one X25519 for both directions)
+    key32 box_key{}; // crypto_box shared key with it (one X25519 for both directions)
   };
 
-  secagg_client(client_id id, const secagg_config& config, std::unique_ptr<detail::secure_rng> rng)
+  secagg_client(client_id id, const secagg_config& config, std::unique_ptr<random_source> rng)
       : id_(id), config_(config), rng_(std::move(rng)) {
     config_.validate();
     if (id >= (std::uint64_t{1} << 60))
@@ -233,7 +237,7 @@ private:
     }
     // Share s_sk and a fresh b among the neighbours and ourselves (points id + 1). b becomes the
     // client's only once the reply is built.
-    detail::key32 b = rng_->key();
+    key32 b = rng_->key();
     std::vector<std::uint64_t> xs;
     xs.reserve(list.size() + 1);
     for (const auto& [v, nb] : list) xs.push_back(v + 1);
@@ -438,10 +442,10 @@ private:
 
   client_id id_;
   secagg_config config_;
-  std::unique_ptr<detail::secure_rng> rng_;
+  std::unique_ptr<random_source> rng_;
   state state_ = state::idle;
   secagg_counters counters_;
-  detail::key32 c_sk_{}, s_sk_{}, c_pk_{}, s_pk_{}, b_{};
+  key32 c_sk_{}, s_sk_{}, c_pk_{}, s_pk_{}, b_{};
   shamir_share own_s_share_{}, own_b_share_{};
   std::map<client_id, neighbor> neighbors_;
   std::vector<std::uint32_t> input_;

@@ -422,7 +422,7 @@ private:
   phase phase_ = phase::advertise;
   secagg_counters counters_;
   std::array<std::set<client_id>, 4> sets_;
-  std::map<client_id, std::pair<detail::key32, detail::key32>> keys_; // c_pk, s_pk
+  std::map<client_id, std::pair<key32, key32>> keys_; // c_pk, s_pk
   std::map<client_id, std::vector<std::pair<client_id, std::vector<std::byte>>>> mailbox_;
   std::map<client_id, std::vector<shamir_share>> shares_;
   std::vector<std::uint32_t> sum_;

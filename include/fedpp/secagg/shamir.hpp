@@ -12,6 +12,7 @@
 
 #include "fedpp/error.hpp"
 #include "fedpp/secagg/detail/sodium.hpp"
+#include "fedpp/secagg/random_source.hpp"
 
 #include <array>
 #include <cstddef>
@@ -62,7 +63,7 @@ inline std::uint64_t fpow(std::uint64_t a, std::uint64_t e) noexcept {
 /// a^(p−2) = a^−1 (Fermat); a ≠ 0.
 inline std::uint64_t finv(std::uint64_t a) noexcept { return fpow(a, shamir_prime - 2); }
 
-inline std::uint64_t random_element(secure_rng& rng) {
+inline std::uint64_t random_element(random_source& rng) {
   for (;;) {
     const auto v = rng.u64() & shamir_prime; // 61 bits; reject the one value ≥ p
     if (v < shamir_prime) return v;
@@ -137,10 +138,10 @@ inline constexpr std::size_t shamir_min_threshold = 2;
 /// Splits `secret` into one share per evaluation point in `xs` (distinct, in [1, p)); any
 /// `threshold` of them reconstruct it. Throws invalid_config for a threshold outside
 /// [2, xs.size()] or bad points.
-[[nodiscard]] inline std::vector<shamir_share> shamir_split(const detail::key32& secret,
+[[nodiscard]] inline std::vector<shamir_share> shamir_split(const key32& secret,
                                                             std::size_t threshold,
                                                             std::span<const std::uint64_t> xs,
-                                                            detail::secure_rng& rng) {
+                                                            random_source& rng) {
   if (threshold < shamir_min_threshold || threshold > xs.size())
     throw invalid_config("shamir_split: threshold " + std::to_string(threshold) + " is outside [2, " +
                          std::to_string(xs.size()) + " shares]" +
@@ -174,7 +175,7 @@ inline constexpr std::size_t shamir_min_threshold = 2;
 /// below 2 and fewer than `threshold` shares; throws malformed_message when points repeat,
 /// values are out of the field, or the shares beyond the first `threshold` do not lie on the same
 /// polynomials (a forged or corrupted share). Messages name counts and points, never share values.
-[[nodiscard]] inline detail::key32 shamir_reconstruct(std::span<const shamir_share> shares,
+[[nodiscard]] inline key32 shamir_reconstruct(std::span<const shamir_share> shares,
                                                       std::size_t threshold) {
   if (threshold < shamir_min_threshold)
     throw invalid_config("shamir_reconstruct: threshold " + std::to_string(threshold) +
@@ -210,7 +211,7 @@ inline constexpr std::size_t shamir_min_threshold = 2;
       throw malformed_message(
           "shamir_reconstruct: the shares interpolate to a value that is not a 32-byte secret "
           "(forged or corrupted shares)");
-  detail::key32 out{};
+  key32 out{};
   for (std::size_t i = 0; i < 32; ++i)
     out[i] = static_cast<std::byte>((words[i / 7] >> (8 * (i % 7))) & 0xffU);
   detail::wipe(words.data(), sizeof(words));

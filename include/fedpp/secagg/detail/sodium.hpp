@@ -1,9 +1,10 @@
 /// \file sodium.hpp
-/// Private libsodium glue of fedpp::secagg: one-time initialisation, a seedable cryptographic
-/// random source, secret wiping and the little-endian byte codec of the protocol payloads.
+/// Private libsodium glue of fedpp::secagg: the little-endian byte codec of the protocol payloads
+/// (initialisation, wiping and the random source live in random_source.hpp).
 #pragma once
 
 #include "fedpp/error.hpp"
+#include "fedpp/secagg/random_source.hpp"
 #include "fedpp/transport/wire_format.hpp"
 
 #include <sodium.h>
@@ -19,57 +20,8 @@
 
 namespace fedpp::secagg::detail {
 
-/// 32 bytes of key material (X25519 keys, self-mask seeds, ChaCha20 keys).
-using key32 = std::array<std::byte, 32>;
-
-/// Initialises libsodium once (thread-safe in libsodium itself); throws if it cannot.
-inline void ensure_sodium() {
-  static const int status = sodium_init();
-  if (status < 0) throw invalid_config("secagg: libsodium failed to initialise (sodium_init returned -1)");
-}
-
-/// Overwrites secret bytes in a way the compiler cannot elide.
-inline void wipe(void* p, std::size_t n) noexcept { sodium_memzero(p, n); }
-
-/// Cryptographic randomness: the operating system's (randombytes_buf) by default, or, for
-/// reproducible tests and benchmarks only, a ChaCha20 stream keyed by a fixed seed.
-class secure_rng {
-public:
-  secure_rng() { ensure_sodium(); }
-  explicit secure_rng(const key32& seed) : seed_(seed) { ensure_sodium(); }
-  secure_rng(const secure_rng&) = delete;
-  secure_rng& operator=(const secure_rng&) = delete;
-  ~secure_rng() {
-    if (seed_) wipe(seed_->data(), seed_->size());
-  }
-
-  void fill(std::span<std::byte> out) {
-    if (out.empty()) return;
-    if (!seed_) {
-      randombytes_buf(out.data(), out.size());
-      return;
-    }
-    std::array<unsigned char, crypto_stream_chacha20_ietf_NONCEBYTES> nonce{};
-    for (std::size_t i = 0; i < 8; ++i) nonce[i] = static_cast<unsigned char>((counter_ >> (8 * i)) & 0xffU);
-    ++counter_;
-    crypto_stream_chacha20_ietf(reinterpret_cast<unsigned char*>(out.data()), out.size(), nonce.data(),
-                                reinterpret_cast<const unsigned char*>(seed_->data()));
-  }
-  key32 key() {
-    key32 k;
-    fill(k);
-    return k;
-  }
-  std::uint64_t u64() {
-    std::array<std::byte, 8> b;
-    fill(b);
-    return wire::detail::get_u64(b.data());
-  }
-
-private:
-  std::optional<key32> seed_;
-  std::uint64_t counter_ = 0;
-};
+/// Key material as used everywhere in the protocol (the public type of random_source.hpp).
+using fedpp::secagg::key32;
 
 /// Appends little-endian fields to a payload.
 class byte_writer {
