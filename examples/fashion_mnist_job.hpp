@@ -58,6 +58,9 @@ struct options {
   std::string data_dir;
   std::string save_model;
   double require_accuracy = 0; // exit status 3 when the final test accuracy is below this
+  // Federated evaluation rounds (synchronous runs; off while every = 0): the clients evaluate the
+  // global model on their local test splits (setup::hold_out_local_tests). Example 02's flags.
+  fedpp::federated_evaluation_options federated_eval{};
 };
 
 /// The job's flags. Each example offers the ones it uses (02 and 03: all of them); the defaults
@@ -260,6 +263,17 @@ struct setup {
     for (std::size_t c = 0; c < o.clients; ++c) clients.push_back(c);
   }
 
+  /// Client k's local test split (empty until hold_out_local_tests).
+  sim::partition local_test;
+
+  /// Holds out a local test split of every client's examples, stratified by its labels
+  /// (sim::split_train_test); the clients then train on the rest.
+  void hold_out_local_tests(double fraction, std::uint64_t seed) {
+    auto split = sim::split_train_test(data.train.labels(), parts, fraction, seed);
+    parts = std::move(split.train);
+    local_test = std::move(split.test);
+  }
+
   static sim::partition make_partition(const options& o, const sim::dataset& train) {
     if (o.partition == "iid") return sim::partition_iid(train.size(), o.clients, o.seed);
     if (o.partition == "dirichlet")
@@ -290,6 +304,17 @@ struct trainer {
             fedpp::update_kind::weights,
             static_cast<double>(view.size()),
             {{"train_loss", result.mean_loss}, {"local_steps", static_cast<double>(result.num_steps)}}};
+  }
+
+  /// Federated evaluation: the global model on this client's local test split.
+  fedpp::evaluation_result evaluate(fedpp::client_id id, const fedpp::host_model_view<const float>& global,
+                                    const fedpp::round_config&) const {
+    if (id >= job->local_test.size() || job->local_test[id].empty())
+      throw std::runtime_error("client " + std::to_string(id) + " has no local test split");
+    const auto params = fedpp::flat_model<float>::copy_of(global);
+    const auto e =
+        sim::evaluate(job->model, params.span(), sim::dataset_view(job->data.train, job->local_test[id]));
+    return {static_cast<double>(e.num_examples), e.mean_loss, e.accuracy};
   }
 };
 
@@ -351,6 +376,20 @@ public:
                        static_cast<std::uint64_t>(m.dropped), static_cast<std::uint64_t>(m.stragglers),
                        static_cast<std::uint64_t>(m.bytes_up), static_cast<std::uint64_t>(m.bytes_down),
                        m.round_seconds, m.simulated_seconds, m.mean_staleness});
+  }
+
+  /// One federated evaluation round's summary, on one line.
+  void on_federated_evaluation(const fedpp::evaluation_metrics& e) {
+    const auto& a = e.accuracy;
+    const auto& l = e.loss;
+    std::printf(
+        "federated eval after round %llu: %zu/%zu clients, %.0f examples | accuracy weighted %.4f "
+        "mean %.4f p10 %.4f worst %.4f (client %llu) | loss weighted %.4f mean %.4f p90 %.4f worst %.4f | "
+        "refused %zu, failed %zu, no answer %zu, %.2f s%s\n",
+        static_cast<unsigned long long>(e.round), e.reported, e.sampled, e.total_examples, a.weighted_mean,
+        a.mean, a.p10, a.min, static_cast<unsigned long long>(e.worst_client), l.weighted_mean, l.mean, l.p90,
+        l.max, e.refused(), e.client_failures, e.dropped, e.seconds, e.succeeded ? "" : "  (failed)");
+    std::fflush(stdout);
   }
 
   /// The test accuracy after the last round.
@@ -415,13 +454,19 @@ fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Tra
   so.seed = o.seed;
   so.min_reports = o.min_reports;
   so.client_lr_decay = o.lr_decay;
+  so.evaluation = o.federated_eval;
   if (o.deadline_s > 0) so.deadline = std::chrono::nanoseconds(static_cast<std::int64_t>(o.deadline_s * 1e9));
   fedpp::server<float, sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>, Availability> server(
       job.model.make_parameters(o.seed),
       sampler(fedpp::uniform_sampler(o.clients, o.clients_per_round), o.over_selection), {}, so,
       std::move(availability));
   reporter<Model> report(o, job);
-  for (std::size_t r = 0; r < o.rounds; ++r) report.on_round(r, server.run_round(endpoint), server.model());
+  for (std::size_t r = 0; r < o.rounds; ++r) {
+    report.on_round(r, server.run_round(endpoint), server.model());
+    // Federated evaluation every --federated-eval-every rounds, and after the last.
+    if (server.evaluation_due() || (r + 1 == o.rounds && o.federated_eval.every != 0))
+      report.on_federated_evaluation(server.run_evaluation_round(endpoint));
+  }
   report.finish(server.model());
   return server.model();
 }

@@ -100,6 +100,7 @@
 #include "fedpp/orchestration/client_host.hpp"
 #include "fedpp/orchestration/client_metrics_mean.hpp"
 #include "fedpp/orchestration/hook_chain.hpp"
+#include "fedpp/orchestration/federated_evaluation.hpp"
 #include "fedpp/orchestration/in_process_federation.hpp"
 #include "fedpp/orchestration/round_metrics.hpp"
 #include "fedpp/orchestration/server.hpp"

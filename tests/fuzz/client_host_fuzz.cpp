@@ -4,13 +4,15 @@
 //
 // Input: records [from u8][to u8][op u8][u16 length][bytes]: from = endpoint
 // {server_endpoint, 1, 2, 3, 0}[from % 5]; to = client (to & 1) + 1; op bit 0: rewrite the CRC.
-// The trainer fails (throws) when the round_config asks for 13 local epochs.
+// The trainer fails (throws) when the round_config asks for 13 local epochs, and so does its
+// evaluation (a global model whose config carries extra["fedpp.evaluate"]).
 //
 // Invariants: serve_one never throws; the trainer runs only for global models of the host's
 // layout sent by the server (transport sender and claimed sender both server_endpoint), for a
 // client of this host; every training sends the server exactly one message (the update, or
-// client_failed when the trainer threw) for that client and round; nothing from anyone else
-// makes the host train or send.
+// client_failed when the trainer threw) for that client and round, every evaluation one answer
+// (an evaluation report, or evaluation_failed); nothing from anyone else makes the host train,
+// evaluate or send.
 #include "fuzz_common.hpp"
 
 #include "fedpp/orchestration/client_host.hpp"
@@ -40,6 +42,13 @@ struct trainer {
       for (const float v : global[t].view.span()) out[i++] = 0.5F * v + 0.25F;
     return {std::move(model), update_kind::weights, 10.0 * static_cast<double>(id), {{"loss", 0.5}}};
   }
+  evaluation_result evaluate(client_id id, const host_model_view<const float>&,
+                             const round_config& config) const {
+    ++*calls;
+    if (id != 1 && id != 2) fuzz::fail(harness, "the evaluation ran for a client this host does not serve");
+    if (config.local_epochs == 13) throw std::runtime_error("evaluation failed");
+    return {10.0, 0.5, 0.5};
+  }
 };
 
 } // namespace
@@ -68,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   std::size_t calls = 0;
   client_host<float, trainer, in_process_endpoint> host(host_ep, trainer{&calls}, fuzz::float_layout());
-  std::size_t trained = 0, failed = 0, events = 0;
+  std::size_t trained = 0, failed = 0, evaluated = 0, events = 0;
   for (;;) {
     host_event e{};
     try {
@@ -80,9 +89,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (++events > 64) fuzz::fail(harness, "serve_one did not drain the mailbox");
     if (e == host_event::trained) ++trained;
     if (e == host_event::failed) ++failed;
+    if (e == host_event::evaluated) ++evaluated;
   }
-  if (calls != trained + failed) fuzz::fail(harness, "trainer calls differ from trained + failed events");
-  if (trained + failed > from_server) fuzz::fail(harness, "the host trained for a message that did not come from the server");
+  const std::size_t answered = trained + failed + evaluated;
+  if (calls != answered) fuzz::fail(harness, "trainer calls differ from trained + failed + evaluated events");
+  if (answered > from_server)
+    fuzz::fail(harness, "the host trained for a message that did not come from the server");
   std::size_t replies = 0;
   while (auto r = server_ep.try_receive()) {
     ++replies;
@@ -93,12 +105,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const bool update = d.kind() == wire::message_kind::client_update;
       const bool failure = d.kind() == wire::message_kind::control &&
                            d.tag() == static_cast<std::uint32_t>(control_tag::client_failed);
-      if (!update && !failure) fuzz::fail(harness, "a reply that is neither an update nor client_failed");
+      const bool answer = d.kind() == wire::message_kind::control &&
+                          (d.tag() == evaluation_report_tag || d.tag() == evaluation_failed_tag);
+      if (!update && !failure && !answer)
+        fuzz::fail(harness, "a reply that is neither an update, client_failed nor an evaluation answer");
       if (update) wire::check_model_message(d, fuzz::float_layout(), d.round());
+      if (answer) (void)decode_evaluation_answer(d.tag(), d.payload_bytes());
     } catch (const malformed_message& e) {
       fuzz::fail(harness, "a reply does not decode", e.what());
     }
   }
-  if (replies != trained + failed) fuzz::fail(harness, "replies differ from trained + failed events");
+  if (replies != answered) fuzz::fail(harness, "replies differ from trained + failed + evaluated events");
   return 0;
 }

@@ -236,6 +236,17 @@ void client_host() {
                                                    std::vector<double>(fuzz::double_layout().total_size(), 1.0)));
     write(h, "chunks_and_strangers", s);
   }
+  {
+    // Evaluation requests (federated evaluation): one answered, one whose evaluation throws.
+    round_config evaluate = sample_config();
+    evaluate.extra[std::string(evaluate_key)] = "1";
+    round_config evaluate_failing = failing;
+    evaluate_failing.extra[std::string(evaluate_key)] = "2";
+    bytes s;
+    add(s, 0, 0, wire::encode_global_model<float>(1, evaluate, fl, f));
+    add(s, 0, 1, wire::encode_global_model<float>(1, evaluate_failing, fl, f));
+    write(h, "evaluations", s);
+  }
 }
 
 void async_server() {

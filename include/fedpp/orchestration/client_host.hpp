@@ -11,6 +11,7 @@
 #include "fedpp/transport/transport.hpp"
 #include "fedpp/transport/wire_format.hpp"
 
+#include <charconv>
 #include <concepts>
 #include <exception>
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 namespace fedpp {
@@ -32,7 +34,8 @@ enum class host_event : std::uint8_t {
   handled,  ///< a control message the client hooks consumed (e.g. a secure-aggregation step)
   shutdown, ///< the server said no more rounds follow
   ignored,  ///< a malformed or unexpected message (counted)
-  timed_out ///< nothing arrived before the deadline (or the transport closed)
+  timed_out, ///< nothing arrived before the deadline (or the transport closed)
+  evaluated  ///< evaluated the global model for a client and sent its answer (evaluation rounds)
 };
 
 /// What a client host needs of its transport: `receive(deadline)` like a transport endpoint,
@@ -61,6 +64,11 @@ struct no_client_hooks {};
 ///   entirely, e.g. starts a secure-aggregation protocol (`endpoint` is the host's transport);
 /// - `h.on_control(endpoint, envelope)` → bool: a control message other than shutdown, for one of
 ///   this host's clients; true when consumed (the protocol steps after the upload).
+///
+/// Evaluation requests (a global model whose config has extra[evaluate_key]) go to the
+/// trainer's `evaluate(client, global, config)` when it has one (`client_evaluator`); the answer
+/// is sent as it is, without the hooks. A trainer without `evaluate`, or one that throws, answers
+/// "failed" (evaluation_failed_tag) so the server does not wait for it.
 template <element_type T, class Trainer, client_host_transport Transport, class Hooks = no_client_hooks>
 requires client_trainer<Trainer, T>
 class client_host {
@@ -115,6 +123,8 @@ public:
       wire::check_model_message(decoded, layout_, decoded.round());
       if (decoded.kind() != wire::message_kind::global_model)
         throw malformed_message("client host: expected a global model");
+      if (decoded.config().extra.contains(std::string(evaluate_key)))
+        return evaluate_and_reply(received->to, decoded) ? host_event::evaluated : host_event::failed;
       return train_and_reply(received->to, decoded) ? host_event::trained : host_event::failed;
     } catch (const malformed_message&) {
       ++ignored_;
@@ -131,6 +141,7 @@ public:
       case host_event::trained:
         ++trained;
         break;
+      case host_event::evaluated:
       case host_event::failed:
       case host_event::handled:
       case host_event::ignored:
@@ -146,7 +157,8 @@ public:
   [[nodiscard]] std::size_t ignored() const noexcept { return ignored_; }
   /// Messages refused because they did not come from the server.
   [[nodiscard]] std::size_t impersonations() const noexcept { return impersonations_; }
-  /// Clients whose training (or client hooks) threw; the server was told each time.
+  /// Clients whose training (or client hooks) threw, or who could not evaluate; the server was
+  /// told each time.
   [[nodiscard]] std::size_t failures() const noexcept { return failures_; }
   /// The message of the last failure (empty when none).
   [[nodiscard]] const std::string& last_failure() const noexcept { return last_failure_; }
@@ -175,6 +187,48 @@ private:
     } catch (const error&) { // a transport that cannot send for `to`: the server's deadline ends its wait
     }
     return false;
+  }
+
+  /// Evaluates the global model for `to` and answers; false when the trainer cannot evaluate or
+  /// threw (the answer is then "failed"). An evaluation number that does not parse is a
+  /// malformed request (the caller counts it as ignored).
+  bool evaluate_and_reply(endpoint_id to, const wire::decoded_message& decoded) {
+    const std::string& number = decoded.config().extra.at(std::string(evaluate_key));
+    std::uint64_t evaluation = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), evaluation);
+    if (number.empty() || ec != std::errc{} || end != number.data() + number.size())
+      throw malformed_message("client host: evaluation number '" + number + "' is not a number");
+    const client_id client = to;
+    std::optional<message> answer;
+    if constexpr (client_evaluator<Trainer, T>) {
+      try {
+        const std::span<const T> global = decoded.template payload<T>();
+        host_model_view<const T> view;
+        for (const auto& e : layout_.entries()) view.add(e.name, {global.data() + e.offset, e.shape});
+        const evaluation_result result = trainer_.evaluate(client, view, decoded.config());
+        answer = encode_evaluation_report(decoded.round(), client, evaluation, result);
+      } catch (const std::exception& e) {
+        last_failure_ = e.what();
+      } catch (...) {
+        last_failure_ = "a non-standard exception";
+      }
+    } else {
+      last_failure_ = "the trainer cannot evaluate (it has no evaluate member)";
+    }
+    const bool evaluated = answer.has_value();
+    if (!evaluated) {
+      ++failures_;
+      answer = encode_evaluation_failed(decoded.round(), client, evaluation);
+    }
+    try {
+      if constexpr (requires { endpoint_->send_as(client, server_endpoint, *answer); })
+        endpoint_->send_as(client, server_endpoint, *answer);
+      else
+        endpoint_->send(server_endpoint, *answer);
+    } catch (const error&) { // a transport that cannot send for `to`: the server's max_wait ends its wait
+      return false;
+    }
+    return evaluated;
   }
 
   void train_and_upload(endpoint_id to, const wire::decoded_message& decoded) {

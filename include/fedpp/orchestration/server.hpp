@@ -16,6 +16,10 @@
 ///     the server optimizer through a checked step; otherwise the round fails and the global model
 ///     is unchanged.
 ///
+/// Evaluation rounds (run_evaluation_round, evaluate_if_due; federated_evaluation.hpp) are
+/// separate from these: the clients evaluate the global model on their own held-out data and
+/// answer through the same transport and trust rules; the model does not change.
+///
 /// Admission — what the server trusts. Nothing a client wrote is believed before it is checked
 /// against what the server knows: the sender field against the transport's authenticated sender
 /// (`may_speak_for`; impersonations are counted and the real client's report is still accepted),
@@ -38,6 +42,7 @@
 #include "fedpp/optim/server_sgd.hpp"
 #include "fedpp/orchestration/availability.hpp"
 #include "fedpp/orchestration/client_metrics_mean.hpp"
+#include "fedpp/orchestration/federated_evaluation.hpp"
 #include "fedpp/orchestration/round_metrics.hpp"
 #include "fedpp/orchestration/server_hooks.hpp"
 #include "fedpp/random/rng.hpp"
@@ -92,12 +97,17 @@ struct server_options {
   /// anything is reserved. 0 = automatic: what the hooks declare with `max_update_payload_bytes`,
   /// else twice the dense update plus 1 MiB.
   std::uint64_t max_compressed_update_bytes = 0;
+  /// Federated evaluation rounds (run_evaluation_round): cadence, how many clients are asked,
+  /// and the bounds their answers are checked against.
+  federated_evaluation_options evaluation{};
 };
 
 /// Control-message tags the orchestration uses (wire::encode_control).
 enum class control_tag : std::uint32_t {
   shutdown = 1,     ///< server → client hosts: no more rounds
-  client_failed = 2 ///< client host → server: this client's local training failed this round
+  client_failed = 2, ///< client host → server: this client's local training failed this round
+  evaluation_report = evaluation_report_tag, ///< client host → server: an evaluation's answer
+  evaluation_failed = evaluation_failed_tag  ///< client host → server: this client could not evaluate
 };
 
 /// Synchronous FL server over a model of element type T.
@@ -141,6 +151,7 @@ public:
                            std::to_string(options_.client_lr_decay));
     options_.weights.validate();
     options_.client_metrics.validate();
+    options_.evaluation.validate();
   }
 
   /// Per-client round_config overrides by device class.
@@ -181,6 +192,34 @@ public:
       conclude(s);
       return finish(s);
     }
+  }
+
+  /// True when server_options::evaluation's cadence asks for an evaluation round now, after
+  /// round() training rounds (every k-th; never when evaluation.every is 0).
+  [[nodiscard]] bool evaluation_due() const noexcept { return options_.evaluation.due_after(round_); }
+
+  /// A federated evaluation round (Flower's evaluate round), apart from the training rounds: the
+  /// clients select_evaluation_clients picks are sent the global model with round_config's
+  /// extra[evaluate_key], evaluate it on their own held-out data and answer (examples, loss,
+  /// accuracy); each answer is admitted by evaluation_collector (sender authenticated, values
+  /// bounded; refusals counted) until every asked client has answered or evaluation.max_wait
+  /// passes. The model, the round number and the training rounds' sampling are unchanged.
+  /// Nothing a client sends makes it throw.
+  template <transport Transport>
+  evaluation_metrics run_evaluation_round(Transport& endpoint) {
+    evaluation_collector e(round_, ++evaluations_,
+                           select_evaluation_clients(sampler_, options_.evaluation, options_.seed, round_),
+                           options_.evaluation);
+    send_evaluation_requests(endpoint, e);
+    collect_evaluations(endpoint, e);
+    return std::move(e).finish();
+  }
+
+  /// run_evaluation_round when evaluation_due(), else nothing: call it after each run_round.
+  template <transport Transport>
+  std::optional<evaluation_metrics> evaluate_if_due(Transport& endpoint) {
+    if (!evaluation_due()) return std::nullopt;
+    return run_evaluation_round(endpoint);
   }
 
   /// Tells the client hosts behind `endpoint` that no more rounds follow.
@@ -649,6 +688,46 @@ private:
     if (apply_mean_delta(delta.span(), s)) s.metrics.released_without_quorum = true;
   }
 
+  // --- Evaluation rounds (run_evaluation_round): their own stages, not run_round's. -------------
+
+  /// Sends the model to every asked client with extra[evaluate_key] = the evaluation number;
+  /// one encoded message per distinct config, shared. All at once: answers are 128 bytes.
+  template <class Transport>
+  void send_evaluation_requests(Transport& endpoint, evaluation_collector& e) {
+    std::map<std::string, message> encoded;
+    for (client_id c : e.asked()) {
+      round_config config = config_for(c, e.round());
+      config.extra[std::string(evaluate_key)] = std::to_string(e.evaluation());
+      const std::string key = config_key(config);
+      auto it = encoded.find(key);
+      if (it == encoded.end())
+        it = encoded.emplace(key, wire::encode_global_model<T>(e.round(), config, model_.layout(), model_.span()))
+                 .first;
+      endpoint.send(c, it->second);
+      e.metrics().bytes_down += it->second.size();
+    }
+  }
+
+  /// Receives answers until every asked client is settled or evaluation.max_wait has passed.
+  template <class Transport>
+  void collect_evaluations(Transport& endpoint, evaluation_collector& e) {
+    const auto give_up = e.started() + options_.evaluation.max_wait;
+    while (!e.settled()) {
+      std::optional<envelope> received;
+      try {
+        received = endpoint.receive(give_up);
+      } catch (const impersonation&) { // the transport refused a forged envelope
+        ++e.metrics().impersonations;
+        continue;
+      } catch (const malformed_message&) {
+        ++e.metrics().malformed;
+        continue;
+      }
+      if (!received) break;
+      e.admit(endpoint, *received);
+    }
+  }
+
   round_metrics finish(round_state& s) {
     round_metrics& m = s.metrics;
     if ((m.succeeded || m.released_without_quorum) && evaluate_) m.evaluation = evaluate_(model_);
@@ -671,6 +750,7 @@ private:
   flat_model<T> scratch_;
   flat_model<T> model_backup_; // checked_step's copy of the model, reused every round
   std::uint64_t round_ = 0;
+  std::uint64_t evaluations_ = 0; // evaluation rounds run (the last one's number)
 };
 
 } // namespace fedpp

@@ -227,4 +227,67 @@ inline void sort_each(partition& parts) {
   return parts;
 }
 
+/// Every client's examples in two parts: what it trains on and its local test split.
+struct train_test_partition {
+  partition train; ///< train[k]: client k's training examples (ascending)
+  partition test;  ///< test[k]: client k's held-out examples (ascending), for federated evaluation
+};
+
+/// Holds out a local test split of each client's examples, stratified by label, so that every
+/// client is evaluated on its own label distribution. Client k with n ≥ 2 examples keeps
+/// t = round(test_fraction · n), clamped to [1, n − 1], as its test split (a client with fewer
+/// than 2 examples has no test split); class c with n_c of them contributes ⌊n_c t / n⌋ or
+/// ⌈n_c t / n⌉ examples, the t − Σ⌊·⌋ round-ups going to the largest remainders (n_c t mod n;
+/// ties to the lower label) — exact integer arithmetic, so a test split's class counts are the
+/// client's scaled by t/n up to less than one example per class. Which examples of a class are
+/// held out is drawn from the fedpp::rng stream (seed, k). train ∪ test = parts[k], disjoint.
+/// Throws invalid_config for a test_fraction outside (0, 1) or an index beyond `labels`.
+[[nodiscard]] inline train_test_partition split_train_test(std::span<const std::uint8_t> labels,
+                                                           const partition& parts, double test_fraction,
+                                                           std::uint64_t seed) {
+  if (!(test_fraction > 0 && test_fraction < 1))
+    throw invalid_config("split_train_test: test_fraction must be in (0, 1), got " +
+                         std::to_string(test_fraction));
+  train_test_partition out{partition(parts.size()), partition(parts.size())};
+  const std::size_t num_classes = labels.empty() ? 0 : std::size_t{detail::max_label(labels)} + 1;
+  std::vector<std::vector<std::size_t>> by_class(num_classes);
+  std::vector<std::size_t> take(num_classes), remainder(num_classes), order(num_classes);
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    const std::size_t n = parts[k].size();
+    for (auto& members : by_class) members.clear();
+    for (const std::size_t i : parts[k]) {
+      if (i >= labels.size())
+        throw invalid_config("split_train_test: client " + std::to_string(k) + " holds example " +
+                             std::to_string(i) + ", the labels cover " + std::to_string(labels.size()));
+      by_class[labels[i]].push_back(i);
+    }
+    std::size_t t = 0;
+    if (n >= 2)
+      t = std::clamp<std::size_t>(
+          static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(n))), 1, n - 1);
+    std::size_t assigned = 0;
+    for (std::size_t c = 0; c < num_classes; ++c) {
+      const std::size_t quota = by_class[c].size() * t; // n_c · t ≤ n² (no overflow for any real dataset)
+      take[c] = n == 0 ? 0 : quota / n;
+      remainder[c] = n == 0 ? 0 : quota % n;
+      assigned += take[c];
+    }
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return remainder[a] > remainder[b]; });
+    for (std::size_t j = 0; assigned < t; ++j, ++assigned) ++take[order[j]]; // t − Σ⌊·⌋ < #classes
+    rng gen = rng::for_stream(seed, k);
+    for (std::size_t c = 0; c < num_classes; ++c) {
+      auto& members = by_class[c];
+      detail::shuffle(members, gen);
+      const auto cut = members.begin() + static_cast<std::ptrdiff_t>(take[c]);
+      out.test[k].insert(out.test[k].end(), members.begin(), cut);
+      out.train[k].insert(out.train[k].end(), cut, members.end());
+    }
+  }
+  detail::sort_each(out.train);
+  detail::sort_each(out.test);
+  return out;
+}
+
 } // namespace fedpp::simulation
