@@ -8,9 +8,67 @@
 // `--federated-eval-every K` holds out a local test split of each client's data (stratified by its
 // labels) and runs a federated evaluation round every K rounds: the clients' weighted mean,
 // 10th percentile and worst client (docs/evaluation.md).
+// Checkpoints and warm start (docs/checkpoints.md): `--checkpoint F --checkpoint-every K` saves the
+// server every K rounds, `--resume F` continues a saved run, `--init-checkpoint F` starts from the
+// model of a checkpoint, `--pretrain-examples N` trains the model centrally for one epoch on N
+// training examples held out from every client (public data) before the federation starts.
 #include "fashion_mnist_job.hpp"
 
+#include "fedpp/orchestration/checkpoint.hpp"
 #include "fedpp/orchestration/in_process_federation.hpp"
+#include "fedpp/random/rng.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+namespace {
+
+/// At most half of the 60,000 training examples are public; the clients keep the rest.
+constexpr std::size_t max_pretrain_examples = 30000;
+
+/// Pre-training on public data: `n` training examples drawn at random (seeded) are removed from
+/// every client's part — the federation never sees them — and the model is trained centrally on
+/// them for one epoch (minibatch SGD with the clients' batch size and learning rate).
+template <class Model>
+fedpp::flat_model<float> pretrain(const fmnist_job::options& o, fmnist_job::setup<Model>& job,
+                                  std::size_t n) {
+  const std::size_t total = job.data.train.size();
+  std::vector<std::size_t> order(total);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  fedpp::rng gen = fedpp::rng::for_stream(o.seed, 0x7072657472616eULL); // "pretran"
+  for (std::size_t i = 0; i < n; ++i)
+    std::swap(order[i], order[i + gen.below(total - i)]); // partial Fisher–Yates
+  std::vector<std::size_t> public_set(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n));
+  std::sort(public_set.begin(), public_set.end());
+  std::vector<bool> is_public(total, false);
+  for (std::size_t i : public_set) is_public[i] = true;
+  for (auto& part : job.parts) std::erase_if(part, [&](std::size_t i) { return is_public[i]; });
+  auto params = job.model.make_parameters(o.seed);
+  const fedpp::simulation::dataset_view data(job.data.train, public_set);
+  fedpp::simulation::train_central(job.model, params.span(), data, n, o.batch_size, o.learning_rate, o.seed);
+  const auto e = fedpp::simulation::evaluate(job.model, params.span(), job.data.test);
+  std::printf("pre-trained centrally: one epoch on %zu public examples held out from every client, "
+              "test accuracy %.4f\n",
+              n, e.accuracy);
+  return params;
+}
+
+/// A file flag's value: it must exist (`must_exist`) or its folder must.
+void check_path(const std::string& flag, const std::string& value, bool must_exist) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (must_exist) {
+    if (!fs::is_regular_file(value, ec)) example_cli::refuse(flag, "'" + value + "' is not a file");
+    return;
+  }
+  const fs::path parent = fs::path(value).parent_path();
+  if (fs::path(value).filename().empty()) example_cli::refuse(flag, "'" + value + "' names no file");
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    example_cli::refuse(flag, "the folder '" + parent.string() + "' does not exist");
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
   fmnist_job::options o;
@@ -38,10 +96,47 @@ int main(int argc, char** argv) {
       if (opt->count() > 0 && o.federated_eval.every == 0)
         example_cli::refuse(flag, "applies only with --federated-eval-every K > 0");
   });
+  std::string init_checkpoint;
+  std::size_t pretrain_examples = 0;
+  cli.text("--checkpoint", o.checkpoint,
+           "save the server's checkpoint to FILE (atomically) every --checkpoint-every "
+           "rounds and after the last");
+  auto* every = cli.count("--checkpoint-every", o.checkpoint_every, "with --checkpoint: save every K rounds");
+  cli.text("--resume", o.resume, "continue the run saved in checkpoint FILE (same flags otherwise)");
+  cli.text(
+      "--init-checkpoint", init_checkpoint,
+      "warm start: begin the federation from the model saved in checkpoint FILE (round 0, fresh optimizer)");
+  cli.count("--pretrain-examples", pretrain_examples,
+            "warm start: train centrally for one epoch on N training examples held out from every client "
+            "(0: off)",
+            std::size_t{0}, max_pretrain_examples);
+  cli.check([&] {
+    const std::pair<bool, const char*> sync_only[] = {{!o.checkpoint.empty(), "--checkpoint"},
+                                                      {!o.resume.empty(), "--resume"},
+                                                      {!init_checkpoint.empty(), "--init-checkpoint"},
+                                                      {pretrain_examples != 0, "--pretrain-examples"}};
+    for (const auto& [given, flag] : sync_only)
+      if (given && fmnist_job::is_async(o))
+        example_cli::refuse(flag, "applies only to the synchronous algorithms (fedavg, fedprox)");
+    if (every->count() > 0 && o.checkpoint.empty())
+      example_cli::refuse("--checkpoint-every", "applies only with --checkpoint FILE");
+    if (!init_checkpoint.empty() && pretrain_examples != 0)
+      example_cli::refuse("--init-checkpoint",
+                          "cannot be combined with --pretrain-examples (two warm starts)");
+    if (!init_checkpoint.empty() && !o.resume.empty())
+      example_cli::refuse("--init-checkpoint", "cannot be combined with --resume (both set the model)");
+    if (!o.checkpoint.empty()) check_path("--checkpoint", o.checkpoint, false);
+    if (!o.resume.empty()) check_path("--resume", o.resume, true);
+    if (!init_checkpoint.empty()) check_path("--init-checkpoint", init_checkpoint, true);
+  });
   if (const auto status = cli.parse(argc, argv)) return *status;
   return fmnist_job::guarded([&] {
     return fmnist_job::with_model(o, [&]<class Model>(const Model&) {
       fmnist_job::setup<Model> job(o);
+      // Warm start (before the local test splits, so the public examples are in no client's data).
+      if (pretrain_examples != 0) o.initial_model = pretrain(o, job, pretrain_examples);
+      if (!init_checkpoint.empty())
+        o.initial_model = fedpp::load_checkpoint_model<float>(init_checkpoint, job.model.layout());
       if (o.federated_eval.every != 0) {
         job.hold_out_local_tests(local_test_fraction, o.seed);
         // An answer claiming more examples than the client's split holds is refused.

@@ -6,6 +6,7 @@
 #include "example_cli.hpp"
 
 #include "fedpp/orchestration/async_server.hpp"
+#include "fedpp/orchestration/checkpoint.hpp"
 #include "fedpp/orchestration/server.hpp"
 #include "fedpp/scheduling/over_selection.hpp"
 #include "fedpp/scheduling/polynomial_staleness.hpp"
@@ -61,6 +62,11 @@ struct options {
   // Federated evaluation rounds (synchronous runs; off while every = 0): the clients evaluate the
   // global model on their local test splits (setup::hold_out_local_tests). Example 02's flags.
   fedpp::federated_evaluation_options federated_eval{};
+  // Checkpoints and warm start (synchronous runs; example 02's flags, docs/checkpoints.md).
+  std::string checkpoint;                                // save the server's checkpoint here ...
+  std::size_t checkpoint_every = 0;                      // ... every K rounds (0: after the last only)
+  std::string resume;                                    // restore the whole server from this checkpoint
+  std::optional<fedpp::flat_model<float>> initial_model; // warm start: the federation begins from it
 };
 
 /// The job's flags. Each example offers the ones it uses (02 and 03: all of them); the defaults
@@ -444,6 +450,18 @@ private:
   double final_accuracy_ = 0;
 };
 
+/// --resume: the whole server (model, optimizer, round) from a checkpoint of the same job.
+template <class Server>
+void resume_from(const options& o, Server& server) {
+  fedpp::restore_checkpoint(server, o.resume);
+  if (server.round() >= o.rounds)
+    throw std::invalid_argument("--resume: the checkpoint '" + o.resume + "' is after round " +
+                                std::to_string(server.round()) + ", --rounds is " + std::to_string(o.rounds) +
+                                ": nothing left to run");
+  std::printf("resumed from '%s' after round %llu\n", o.resume.c_str(),
+              static_cast<unsigned long long>(server.round()));
+}
+
 /// The synchronous server loop over the server's endpoint of any transport.
 template <class Model, class Availability, class Transport>
 fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Transport& endpoint,
@@ -457,15 +475,19 @@ fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Tra
   so.evaluation = o.federated_eval;
   if (o.deadline_s > 0) so.deadline = std::chrono::nanoseconds(static_cast<std::int64_t>(o.deadline_s * 1e9));
   fedpp::server<float, sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>, Availability> server(
-      job.model.make_parameters(o.seed),
+      o.initial_model ? *o.initial_model : job.model.make_parameters(o.seed),
       sampler(fedpp::uniform_sampler(o.clients, o.clients_per_round), o.over_selection), {}, so,
       std::move(availability));
+  if (!o.resume.empty()) resume_from(o, server);
+  const fedpp::checkpoint_schedule checkpoints{o.checkpoint, o.checkpoint_every};
   reporter<Model> report(o, job);
-  for (std::size_t r = 0; r < o.rounds; ++r) {
+  for (auto r = static_cast<std::size_t>(server.round()); r < o.rounds; ++r) {
     report.on_round(r, server.run_round(endpoint), server.model());
     // Federated evaluation every --federated-eval-every rounds, and after the last.
     if (server.evaluation_due() || (r + 1 == o.rounds && o.federated_eval.every != 0))
       report.on_federated_evaluation(server.run_evaluation_round(endpoint));
+    if (!o.checkpoint.empty() && (checkpoints.due(server.round()) || r + 1 == o.rounds))
+      fedpp::save_checkpoint(server, o.checkpoint);
   }
   report.finish(server.model());
   return server.model();

@@ -97,6 +97,7 @@
 // Orchestration: the synchronous and asynchronous servers, client hosts, hooks
 #include "fedpp/orchestration/async_server.hpp"
 #include "fedpp/orchestration/availability.hpp"
+#include "fedpp/orchestration/checkpoint.hpp"
 #include "fedpp/orchestration/client_host.hpp"
 #include "fedpp/orchestration/client_metrics_mean.hpp"
 #include "fedpp/orchestration/federated_evaluation.hpp"

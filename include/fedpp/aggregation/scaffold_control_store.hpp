@@ -61,6 +61,17 @@ public:
     controls_[client] = std::move(copy);
   }
 
+  /// Replaces every stored c_i by `other`'s (a restored checkpoint's), which is left empty; throws
+  /// invalid_config, nothing changed, when `other` holds controls of another D.
+  void replace_with(scaffold_control_store&& other) {
+    if (other.size_ != size_)
+      throw invalid_config("scaffold_control_store::replace_with: controls of D = " +
+                           std::to_string(other.size_) + ", this store has D = " + std::to_string(size_));
+    const std::scoped_lock lock(mutex_, other.mutex_);
+    controls_.swap(other.controls_);
+    other.controls_.clear();
+  }
+
   /// ["FPSC"][element bytes u32][D u64][count u64] then per client [id u64][D × T], ids ascending.
   [[nodiscard]] std::vector<std::byte> to_bytes() const {
     const auto all = snapshot();

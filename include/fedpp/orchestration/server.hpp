@@ -166,11 +166,29 @@ public:
   [[nodiscard]] const Sampler& sampler() const noexcept { return sampler_; }
   [[nodiscard]] const Optimizer& optimizer() const noexcept { return optimizer_; }
   [[nodiscard]] Hooks& hooks() noexcept { return hooks_; }
+  [[nodiscard]] const Hooks& hooks() const noexcept { return hooks_; }
   [[nodiscard]] const server_options& options() const noexcept { return options_; }
   /// The partial-message budget in force (server_options::partial_message_budget resolved).
   [[nodiscard]] std::uint64_t partial_message_budget() const noexcept {
     if (options_.partial_message_budget != 0) return options_.partial_message_budget;
     return 4 * dense_update_bytes() + (std::uint64_t{64} << 20);
+  }
+
+  /// Replaces the state a checkpoint holds — the model, the optimizer and the next round's
+  /// number — at once (restore_checkpoint's commit, orchestration/checkpoint.hpp, after it has
+  /// validated everything). Throws invalid_config, nothing changed, when `model` has another
+  /// layout; past that check nothing throws.
+  void replace_state(flat_model<T>&& model, Optimizer&& optimizer,
+                     std::uint64_t next_round) requires std::is_nothrow_move_assignable_v<Optimizer> {
+    if (model.size() != model_.size() || model.layout().hash() != model_.layout().hash())
+      throw invalid_config("server::replace_state: a model of " + std::to_string(model.size()) +
+                           " elements (layout hash " + std::to_string(model.layout().hash()) +
+                           ") for a server of " + std::to_string(model_.size()) + " (layout hash " +
+                           std::to_string(model_.layout().hash()) + ")");
+    static_assert(std::is_nothrow_move_assignable_v<flat_model<T>>);
+    model_ = std::move(model);
+    optimizer_ = std::move(optimizer);
+    round_ = next_round;
   }
 
   /// Runs one synchronous round over `endpoint` (the server's endpoint of a transport).

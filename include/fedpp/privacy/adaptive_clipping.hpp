@@ -73,6 +73,16 @@ public:
   [[nodiscard]] clipping_target target_kind() const noexcept { return kind_; }
   /// The learning rate η.
   [[nodiscard]] double learning_rate() const noexcept { return eta_; }
+  /// The same settings with the bound C = `bound` (a restored checkpoint's); throws
+  /// invalid_config unless it is finite and > 0.
+  [[nodiscard]] adaptive_clipping with_bound(double bound) const {
+    if (!(bound > 0) || !std::isfinite(bound))
+      throw invalid_config("adaptive_clipping::with_bound: C must be finite and > 0, got " +
+                           std::to_string(bound));
+    adaptive_clipping out = *this;
+    out.bound_ = bound;
+    return out;
+  }
 
   /// One round: of `reports` clients, `unclipped` had norm ≤ C; `expected_clients` = qN
   /// (central_dp_hooks passes qN; Flower divides by the number of results: pass `reports`).

@@ -17,6 +17,7 @@
 /// Check `can_run_next_round()` (privacy_budget) before each run_round to stop within a budget.
 #pragma once
 
+#include "fedpp/detail/state_io.hpp"
 #include "fedpp/error.hpp"
 #include "fedpp/orchestration/round_metrics.hpp"
 #include "fedpp/parallel/thread_pool.hpp"
@@ -31,6 +32,8 @@
 #include "fedpp/transport/wire_format.hpp"
 
 #include <cmath>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -76,6 +79,13 @@ struct central_dp_options {
   std::optional<privacy_budget> budget; ///< stop before a round that would exceed it
   /// Release Σ/(qN) + noise also for rounds below the server's min_reports (see the file comment).
   bool release_below_min_reports = true;
+};
+
+/// An accountant whose state can be saved and restored (rdp_accountant).
+template <class A>
+concept savable_accountant = requires(const A& a, std::span<const std::byte> bytes) {
+  { a.to_bytes() } -> std::same_as<std::vector<std::byte>>;
+  { A::restore(bytes) } -> std::same_as<A>;
 };
 
 /// See the file comment. `Accountant` is rdp_accountant or pld_accountant.
@@ -192,6 +202,80 @@ public:
   [[nodiscard]] double sensitivity() const {
     return options_.per_layer_bounds.empty() ? current_bound()
                                              : per_layer_sensitivity(options_.per_layer_bounds);
+  }
+
+  /// What a server checkpoint keeps of these hooks (orchestration/checkpoint.hpp).
+  struct saved_state {
+    secure_rng gen;                            ///< the noise generator, where it stood
+    Accountant accountant;                     ///< the privacy spent so far
+    std::optional<adaptive_clipping> adaptive; ///< the adapted bound C, when adaptive
+  };
+
+  /// The state a checkpoint keeps, between rounds: [u64 n][n bytes: the noise generator's
+  /// secure_rng::save_state — its secret key included, so the checkpoint must be kept like the
+  /// key][u64 n][n bytes: the accountant's to_bytes][u8 adaptive 0 | 1][7 reserved zero bytes]
+  /// [f64 C, when adaptive]. The per-round clipping counters are 0 between rounds and not saved.
+  [[nodiscard]] std::vector<std::byte> checkpoint_state() const requires savable_accountant<Accountant> {
+    std::vector<std::byte> out;
+    fedpp::detail::state_writer w(out);
+    const std::vector<std::byte> gen = gen_.save_state();
+    const std::vector<std::byte> accountant = accountant_.to_bytes();
+    w.u64(gen.size());
+    w.bytes(gen);
+    w.u64(accountant.size());
+    w.bytes(accountant);
+    w.u8(adaptive_ ? 1 : 0);
+    w.zeros(7);
+    if (adaptive_) w.f64(adaptive_->bound());
+    return out;
+  }
+
+  /// Parses and checks checkpoint_state()'s bytes against these hooks, changing nothing: throws
+  /// malformed_message for bytes that do not decode (every length checked against the bytes
+  /// present; the generator's and accountant's own checks; a bound C that is not finite and > 0),
+  /// invalid_config for a state these hooks cannot take (an accountant with other orders or
+  /// series, adaptive clipping on in one and off in the other).
+  [[nodiscard]] saved_state
+  parse_checkpoint_state(std::span<const std::byte> bytes) const requires savable_accountant<Accountant> {
+    fedpp::detail::state_reader r("central_dp_hooks state", bytes);
+    secure_rng gen = secure_rng::restore_state(r.bytes(r.u64("generator bytes"), "generator"));
+    Accountant accountant = Accountant::restore(r.bytes(r.u64("accountant bytes"), "accountant"));
+    if constexpr (requires(const Accountant& a) {
+                    { a.orders() == a.orders() } -> std::convertible_to<bool>;
+                    { a.series() == a.series() } -> std::convertible_to<bool>;
+                  }) {
+      if (!(accountant.orders() == accountant_.orders()) || !(accountant.series() == accountant_.series()))
+        throw invalid_config("central_dp_hooks: the saved accountant has " +
+                             std::to_string(accountant.orders().size()) + " orders (series " +
+                             std::to_string(static_cast<int>(accountant.series())) + "), these hooks' " +
+                             std::to_string(accountant_.orders().size()) + " orders (series " +
+                             std::to_string(static_cast<int>(accountant_.series())) + "): other settings");
+    }
+    const std::uint8_t adaptive = r.u8("adaptive flag");
+    if (adaptive > 1) r.fail("adaptive flag is " + std::to_string(adaptive) + ", expected 0 or 1");
+    for (int i = 0; i < 7; ++i)
+      r.expect_zero(r.u8("reserved byte"), "a reserved byte after the adaptive flag");
+    saved_state out{gen, std::move(accountant), std::nullopt};
+    if ((adaptive == 1) != adaptive_.has_value())
+      throw invalid_config(std::string("central_dp_hooks: the saved state has adaptive clipping ") +
+                           (adaptive == 1 ? "on" : "off") + ", these hooks have it " +
+                           (adaptive_ ? "on" : "off"));
+    if (adaptive == 1) {
+      const double bound = r.f64("adaptive bound C");
+      if (!(bound > 0) || !std::isfinite(bound))
+        r.fail("adaptive bound C is " + std::to_string(bound) + ", expected finite and > 0");
+      out.adaptive = adaptive_->with_bound(bound);
+    }
+    r.expect_end("after the hooks' state");
+    return out;
+  }
+
+  /// Takes a state parse_checkpoint_state accepted (no-throw: the commit of a restore).
+  void adopt_checkpoint_state(saved_state&& state) noexcept {
+    gen_ = state.gen;
+    accountant_ = std::move(state.accountant);
+    adaptive_ = state.adaptive;
+    reports_ = unclipped_ = 0;
   }
 
 private:

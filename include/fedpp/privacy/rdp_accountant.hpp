@@ -8,14 +8,17 @@
 /// Conventions (order grid, conversion, edge cases) are dp_accounting's `RdpAccountant`.
 #pragma once
 
+#include "fedpp/detail/state_io.hpp"
 #include "fedpp/error.hpp"
 #include "fedpp/privacy/detail/log_math.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numbers>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -230,6 +233,67 @@ public:
   [[nodiscard]] const std::vector<double>& rdp() const noexcept { return rdp_; }
   /// Steps composed so far.
   [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
+  /// How fractional orders are summed.
+  [[nodiscard]] fractional_series series() const noexcept { return series_; }
+
+  /// The accountant as bytes, for checkpoints: ["FPRA"][version u8 = 1][series u8][reserved u16 = 0]
+  /// [n u64][steps u64][orders n × f64][composed RDP n × f64], little-endian.
+  [[nodiscard]] std::vector<std::byte> to_bytes() const {
+    std::vector<std::byte> out;
+    fedpp::detail::state_writer w(out);
+    w.bytes(std::as_bytes(std::span<const char>("FPRA", 4)));
+    w.u8(1);
+    w.u8(static_cast<std::uint8_t>(series_));
+    w.zeros(2);
+    w.u64(orders_.size());
+    w.u64(steps_);
+    w.values(std::span<const double>(orders_));
+    w.values(std::span<const double>(rdp_));
+    return out;
+  }
+
+  /// Rebuilds an accountant from to_bytes()'s output. Saved bytes are input: throws
+  /// malformed_message for a bad magic or version, an unknown series, a reserved field other than
+  /// 0, a count the bytes do not hold (checked before anything is allocated), an order that is
+  /// not finite and > 1, an RDP value that is NaN or negative (+∞ is a state compose can reach),
+  /// more than 2^53 steps, or RDP values other than +0 after 0 steps. Accepted bytes re-encode
+  /// (to_bytes) to the same bytes.
+  [[nodiscard]] static rdp_accountant restore(std::span<const std::byte> bytes) {
+    fedpp::detail::state_reader r("rdp_accountant::restore", bytes);
+    const auto magic = r.bytes(4, "magic");
+    if (std::memcmp(magic.data(), "FPRA", 4) != 0) r.fail("bad magic (not a saved rdp_accountant)");
+    const std::uint8_t version = r.u8("version");
+    if (version != 1) r.fail("unsupported version " + std::to_string(version));
+    const std::uint8_t series = r.u8("series");
+    if (series > static_cast<std::uint8_t>(fractional_series::signed_terms))
+      r.fail("unknown fractional series " + std::to_string(series));
+    r.expect_zero(r.u8("reserved byte 6"), "reserved byte 6");
+    r.expect_zero(r.u8("reserved byte 7"), "reserved byte 7");
+    const std::uint64_t declared = r.u64("order count");
+    const std::uint64_t steps = r.u64("steps");
+    const std::size_t n = r.count(declared, 16, "orders and RDP values");
+    if (n == 0) r.fail("no orders");
+    std::vector<double> orders(n), rdp(n);
+    r.values(std::span<double>(orders), "orders");
+    r.values(std::span<double>(rdp), "RDP values");
+    r.expect_end("after the RDP values");
+    if (steps > max_accounted_steps) r.fail(std::to_string(steps) + " steps exceed 2^53");
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!(orders[i] > 1) || !std::isfinite(orders[i]))
+        r.fail("order " + std::to_string(i) + " is " + std::to_string(orders[i]) +
+               ", expected finite and > 1");
+      if (std::isnan(rdp[i]) || rdp[i] < 0 || std::signbit(rdp[i]))
+        r.fail("RDP at order " + std::to_string(orders[i]) + " is " + std::to_string(rdp[i]) +
+               ", expected >= +0 or +inf");
+      if (steps == 0 && rdp[i] != 0)
+        r.fail("RDP at order " + std::to_string(orders[i]) + " is " + std::to_string(rdp[i]) +
+               " after 0 steps");
+    }
+    rdp_accountant out(std::move(orders), static_cast<fractional_series>(series));
+    out.rdp_ = std::move(rdp);
+    out.steps_ = steps;
+    return out;
+  }
 
 private:
   std::vector<double> orders_;

@@ -9,6 +9,7 @@
 /// taking a tag type with an explicit constructor, so it cannot be reached by accident.
 #pragma once
 
+#include "fedpp/detail/state_io.hpp"
 #include "fedpp/error.hpp"
 #include "fedpp/privacy/detail/simd_path.hpp"
 
@@ -19,6 +20,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/random.h>
@@ -370,6 +372,57 @@ public:
 
   /// True for generators made by reproducible(): their output is predictable.
   [[nodiscard]] bool is_reproducible() const noexcept { return reproducible_; }
+
+  /// The generator's position as bytes, for checkpoints (orchestration/checkpoint.hpp):
+  /// ["FPCR"][version u8 = 1][reproducible u8: 0 | 1][reserved u16 = 0][key 8 × u32][nonce 3 × u32]
+  /// [block counter u32][unread u32 ≤ 256][the unread words of the current buffer], little-endian.
+  /// A generator restored from them continues with exactly the words this one would give. The
+  /// bytes hold the secret key: keep them like the key itself (whoever reads them can predict
+  /// every later word, i.e. remove the noise).
+  [[nodiscard]] std::vector<std::byte> save_state() const {
+    std::vector<std::byte> out;
+    fedpp::detail::state_writer w(out);
+    w.bytes(std::as_bytes(std::span<const char>("FPCR", 4)));
+    w.u8(1);
+    w.u8(reproducible_ ? 1 : 0);
+    w.zeros(2);
+    w.values(std::span<const std::uint32_t>(key_));
+    w.values(std::span<const std::uint32_t>(nonce_));
+    w.u32(counter_);
+    w.u32(static_cast<std::uint32_t>(buffer_words - pos_));
+    w.values(std::span<const std::uint32_t>(buffer_).subspan(pos_));
+    return out;
+  }
+
+  /// Rebuilds a generator from save_state()'s bytes. Saved bytes are input: throws
+  /// malformed_message for a bad magic or version, a reproducible flag other than 0 or 1, a
+  /// reserved field other than 0, more than 256 unread words, or a length other than the one
+  /// the fields give. Accepted bytes re-encode (save_state) to the same bytes.
+  [[nodiscard]] static secure_rng restore_state(std::span<const std::byte> bytes) {
+    fedpp::detail::state_reader r("secure_rng::restore_state", bytes);
+    const auto magic = r.bytes(4, "magic");
+    if (std::memcmp(magic.data(), "FPCR", 4) != 0) r.fail("bad magic (not a saved secure_rng)");
+    const std::uint8_t version = r.u8("version");
+    if (version != 1) r.fail("unsupported version " + std::to_string(version));
+    const std::uint8_t reproducible = r.u8("reproducible flag");
+    if (reproducible > 1)
+      r.fail("reproducible flag is " + std::to_string(reproducible) + ", expected 0 or 1");
+    r.expect_zero(r.u8("reserved byte 6"), "reserved byte 6");
+    r.expect_zero(r.u8("reserved byte 7"), "reserved byte 7");
+    secure_rng g(std::array<std::uint32_t, 8>{}, std::array<std::uint32_t, 3>{});
+    r.values(std::span<std::uint32_t>(g.key_), "key");
+    r.values(std::span<std::uint32_t>(g.nonce_), "nonce");
+    g.counter_ = r.u32("block counter");
+    const std::uint32_t unread = r.u32("unread words");
+    if (unread > buffer_words)
+      r.fail("unread words " + std::to_string(unread) + " exceed the buffer of " +
+             std::to_string(buffer_words));
+    g.pos_ = buffer_words - unread;
+    r.values(std::span<std::uint32_t>(g.buffer_).subspan(g.pos_), "unread words");
+    r.expect_end("after the unread words");
+    g.reproducible_ = reproducible == 1;
+    return g;
+  }
 
 private:
   void next_nonce() noexcept {
