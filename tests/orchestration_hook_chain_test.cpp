@@ -11,7 +11,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 namespace {
@@ -112,6 +116,54 @@ TEST(ClientHookChain, ProcessUpdateRunsInOrderAndSkipsMembersWithout) {
   // Without an encoding member, the chain has no encode_update: client_host sends the dense update.
   static_assert(!encodes_uploads<fedpp::client_hook_chain<times_two, plus_one>>);
   static_assert(encodes_uploads<fedpp::client_hook_chain<times_two, fc::compressing_client_hooks<fc::qsgd>>>);
+}
+
+// Local DP through in_process_federation with two host threads: every host holds its own copy
+// of the hooks, yet no two clients upload the same noise (a copied generator once made clients on
+// different hosts add identical vectors, which the server could cancel by subtraction).
+struct upload_recorder {
+  std::shared_ptr<std::mutex> lock = std::make_shared<std::mutex>();
+  std::shared_ptr<std::map<client_id, std::vector<float>>> uploads =
+      std::make_shared<std::map<client_id, std::vector<float>>>();
+  void process_update(client_id client, const fedpp::round_config&, std::span<float> d) const {
+    const std::scoped_lock hold(*lock);
+    (*uploads)[client].assign(d.begin(), d.end());
+  }
+};
+struct zero_trainer {
+  fedpp::client_result<float> operator()(client_id, const fedpp::host_model_view<const float>& global,
+                                         const fedpp::round_config&) const {
+    return {fedpp::flat_model<float>::copy_of(global), fedpp::update_kind::weights, 1.0, {}};
+  }
+};
+
+void expect_distinct_noise_across_hosts(fedpp::privacy::local_dp_hooks hooks) {
+  std::vector<client_id> clients(num_clients);
+  for (std::size_t c = 0; c < num_clients; ++c) clients[c] = c;
+  upload_recorder recorder;
+  using chain = fedpp::client_hook_chain<fedpp::privacy::local_dp_hooks, upload_recorder>;
+  fedpp::in_process_federation<float, zero_trainer, chain> federation(clients, zero_trainer{}, layout_of(),
+                                                                      /*hosts*/ 2, chain(hooks, recorder));
+  fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>> server(
+      fedpp::flat_model<float>(layout_of()), fedpp::uniform_sampler(num_clients, num_clients));
+  const auto metrics = server.run_round(federation.server_endpoint());
+  ASSERT_TRUE(metrics.succeeded);
+  const std::scoped_lock hold(*recorder.lock);
+  ASSERT_EQ(recorder.uploads->size(), num_clients);
+  for (const auto& [a, noise_a] : *recorder.uploads) {
+    ASSERT_EQ(noise_a.size(), dimension);
+    EXPECT_FALSE(std::all_of(noise_a.begin(), noise_a.end(), [](float v) { return v == 0.0F; }));
+    for (const auto& [b, noise_b] : *recorder.uploads) {
+      if (a >= b) continue;
+      EXPECT_NE(noise_a, noise_b) << "clients " << a << " and " << b << " uploaded the same noise";
+    }
+  }
+}
+
+TEST(ClientHookChain, LocalDpNoiseDiffersAcrossHostThreads) {
+  expect_distinct_noise_across_hosts(fedpp::privacy::local_dp_hooks(1.0, 1.0));
+  expect_distinct_noise_across_hosts(fedpp::privacy::local_dp_hooks(
+      1.0, 1.0, fedpp::privacy::secure_rng::reproducible(fedpp::privacy::reproducible_seed{3})));
 }
 
 } // namespace

@@ -1,12 +1,13 @@
 // Adaptive clipping (Andrew et al. 2021) and the local-DP client hooks: the quantile it tracks, the
 // centred noisy count, the combined noise multiplier, bad arguments; clipping and noise scale of the
-// local hooks at fixed seeds.
+// local hooks at fixed seeds; copies of the local hooks never share noise (secure_rng::derive).
 #include "fedpp/privacy/adaptive_clipping.hpp"
 #include "fedpp/privacy/central_dp_hooks.hpp"
 #include "fedpp/privacy/local_dp_hooks.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
@@ -114,6 +115,80 @@ TEST(PrivacyLocalDp, ClipsThenAddsNoiseOfSdSigmaC) {
   EXPECT_THROW(local_dp_hooks(0.0, 1.0), fedpp::invalid_config);
   EXPECT_THROW(local_dp_hooks(1.0, -1.0), fedpp::invalid_config);
   EXPECT_THROW(local_dp_hooks(INFINITY, 1.0), fedpp::invalid_config);
+}
+
+// Noise of one upload of a zero delta (clipping is then a no-op, the upload is the noise).
+std::vector<float> noise_of(local_dp_hooks& hooks, std::uint64_t client, std::uint64_t round) {
+  std::vector<float> x(257, 0.0F);
+  fedpp::round_config config;
+  config.round = round;
+  hooks.process_update<float>(client, config, std::span<float>(x));
+  return x;
+}
+
+// Hosts hold copies of the hooks: two copies must never add the same noise, or the server cancels
+// it by subtracting two uploads.
+TEST(PrivacyLocalDp, CopiesOfOsKeyedHooksDrawIndependentNoise) {
+  local_dp_hooks original(1.0, 1.0);
+  local_dp_hooks copied(original);
+  local_dp_hooks assigned(2.0, 0.5);
+  assigned = original;
+  const auto a = noise_of(original, 3, 0), b = noise_of(copied, 3, 0), c = noise_of(assigned, 3, 0);
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_NE(b, c);
+  // one object never repeats itself either, not even for the same client and round
+  EXPECT_NE(noise_of(original, 3, 0), a);
+  EXPECT_FALSE(std::all_of(a.begin(), a.end(), [](float v) { return v == 0.0F; }));
+}
+
+// A reproducible generator keys each upload's noise by (client, round): the same on every copy and
+// in any order, different for another client or round.
+TEST(PrivacyLocalDp, ReproducibleNoiseIsKeyedByClientAndRound) {
+  local_dp_hooks first(1.0, 1.0, secure_rng::reproducible(reproducible_seed{9}));
+  local_dp_hooks second(first);
+  const auto c1r0 = noise_of(first, 1, 0);
+  const auto c2r0 = noise_of(first, 2, 0);
+  EXPECT_EQ(noise_of(second, 2, 0), c2r0); // other copy, other order
+  EXPECT_EQ(noise_of(second, 1, 0), c1r0);
+  EXPECT_NE(c1r0, c2r0);
+  EXPECT_NE(noise_of(first, 1, 1), c1r0);
+  local_dp_hooks other_seed(1.0, 1.0, secure_rng::reproducible(reproducible_seed{10}));
+  EXPECT_NE(noise_of(other_seed, 1, 0), c1r0);
+  // the noise is still N(0, (σC)²): pooled over 200 (client, round) pairs
+  double sum = 0, sum2 = 0;
+  std::size_t n = 0;
+  for (std::uint64_t client = 0; client < 20; ++client)
+    for (std::uint64_t round = 0; round < 10; ++round)
+      for (float v : noise_of(first, client, round)) {
+        sum += v;
+        sum2 += double(v) * v;
+        ++n;
+      }
+  const double mean = sum / double(n), sd = std::sqrt(sum2 / double(n) - mean * mean);
+  EXPECT_NEAR(mean, 0.0, 4.0 / std::sqrt(double(n)));
+  EXPECT_NEAR(sd, 1.0, 4.0 * std::sqrt(0.5 / double(n)));
+}
+
+// derive: equal labels, equal streams; any other label or key, another stream; the parent does not move.
+TEST(PrivacySecureRng, DeriveIsAFunctionOfKeyAndLabels) {
+  auto parent = secure_rng::reproducible(reproducible_seed{4});
+  const auto before = parent.save_state();
+  auto x = parent.derive(7, 11), y = parent.derive(7, 11), a_other = parent.derive(8, 11),
+       b_other = parent.derive(7, 12), swapped = parent.derive(11, 7);
+  EXPECT_EQ(parent.save_state(), before);
+  EXPECT_TRUE(x.is_reproducible());
+  EXPECT_FALSE(secure_rng{}.derive(7, 11).is_reproducible());
+  const auto first = x();
+  EXPECT_EQ(y(), first);
+  std::array<std::uint32_t, 4> words{};
+  for (auto& w : words) w = x();
+  std::array<std::uint32_t, 4> again{};
+  for (auto& w : again) w = y();
+  EXPECT_EQ(words, again);
+  const std::array<std::uint32_t, 4> others{a_other(), b_other(), swapped(),
+                                            secure_rng::reproducible(reproducible_seed{5}).derive(7, 11)()};
+  for (auto o : others) EXPECT_NE(o, first);
 }
 
 // The central noise standard deviation σ·S/(qN) is a documented free function, and the hooks'

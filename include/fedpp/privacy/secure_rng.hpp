@@ -370,6 +370,27 @@ public:
     counter_ = static_cast<std::uint32_t>((n % per_nonce) * lanes);
   }
 
+  /// A generator for the labels (a, b), keyed from this one's key with the ChaCha20 block function
+  /// used as a PRF, twice: k₁ = block(key, nonce (a, tag₁)), k₂ = block(k₁, nonce (b, tag₂)), the
+  /// first 8 words of each. Equal labels give equal generators, distinct labels independent ones;
+  /// this generator does not advance and its own keystream (nonce words never equal to the tags for
+  /// the OS and reproducible() generators) is never reused. Reproducible stays reproducible. Used
+  /// to key noise per (client, round), so that copies of one generator never add the same noise.
+  [[nodiscard]] secure_rng derive(std::uint64_t a, std::uint64_t b) const noexcept {
+    constexpr std::uint32_t tag1 = 0x31767264u, tag2 = 0x32767264u, tag3 = 0x33767264u; // "drv1" …
+    const auto step = [](const std::array<std::uint32_t, 8>& key, std::uint64_t label, std::uint32_t tag) {
+      std::uint32_t block[16];
+      detail::chacha20_blocks<1>(
+          key, {static_cast<std::uint32_t>(label), static_cast<std::uint32_t>(label >> 32), tag}, 0, block);
+      std::array<std::uint32_t, 8> out{};
+      std::memcpy(out.data(), block, sizeof out);
+      return out;
+    };
+    secure_rng g(step(step(key_, a, tag1), b, tag2), {0, 0, tag3});
+    g.reproducible_ = reproducible_;
+    return g;
+  }
+
   /// True for generators made by reproducible(): their output is predictable.
   [[nodiscard]] bool is_reproducible() const noexcept { return reproducible_; }
 
