@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the accountant figures table of docs/privacy.md ("Figures"): for each (q, sigma, T) below,
+# Prints the accountant table of docs/privacy.md ("Figures", "Accountant values"): for each (q, sigma, T) below,
 # epsilon at delta = 1e-5 from fedpp-privacy's RDP and PLD accountants, the PLD discretization error
 # bound and the wall time of the PLD call. Usage: tools/privacy_table.sh [path/to/fedpp-privacy]
 set -euo pipefail
