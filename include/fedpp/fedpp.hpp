@@ -112,6 +112,13 @@
 #include "fedpp/parallel/parallel_for.hpp"
 #include "fedpp/parallel/thread_pool.hpp"
 
+// Personalization: partial model sharing (FedPer/FedRep), fine-tuning before evaluation, Ditto
+#include "fedpp/personalization/client_state_store.hpp"
+#include "fedpp/personalization/ditto_trainer.hpp"
+#include "fedpp/personalization/fine_tuning_trainer.hpp"
+#include "fedpp/personalization/partial_sharing_trainer.hpp"
+#include "fedpp/personalization/sharing_plan.hpp"
+
 // Differential privacy: clipping, noise, accountants
 #include "fedpp/privacy/adaptive_clipping.hpp"
 #include "fedpp/privacy/calibration.hpp"
