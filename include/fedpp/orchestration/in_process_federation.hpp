@@ -3,6 +3,10 @@
 /// the in-process transport. Clients are spread over a user-sized set of host threads (virtual
 /// client c lives on host c mod W, as on MPI ranks), each running a client_host; nothing is
 /// started that the user did not ask for.
+///
+/// Memory per registered client: none when the clients are the consecutive ids [a, b) in any
+/// order (routed by arithmetic, in_process_transport::route_range); otherwise one routing entry
+/// each (≈ 70 bytes). See docs/scale.md.
 #pragma once
 
 #include "fedpp/client/client_result.hpp"
@@ -11,9 +15,12 @@
 #include "fedpp/tensor/model_layout.hpp"
 #include "fedpp/transport/in_process_transport.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace fedpp {
@@ -33,10 +40,13 @@ public:
     if (num_hosts == 0) throw invalid_config("in_process_federation: needs at least one host thread");
     if (clients.empty()) throw invalid_config("in_process_federation: needs at least one client");
     for (std::size_t h = 0; h < num_hosts; ++h) hosts_.push_back(host_endpoint(h));
-    for (client_id c : clients) {
+    for (client_id c : clients)
       if (c >= host_id_base)
         throw invalid_config("in_process_federation: client id " + std::to_string(c) + " is reserved");
-      hub_.route(c, hosts_[c % num_hosts]);
+    if (const auto range = consecutive(clients)) {
+      hub_.route_range(range->first, range->second, hosts_); // c → hosts_[c mod W], no entry per client
+    } else {
+      for (client_id c : clients) hub_.route(c, hosts_[c % num_hosts]);
     }
     for (std::size_t h = 0; h < num_hosts; ++h)
       threads_.emplace_back([this, h, trainer, layout, hooks] {
@@ -64,6 +74,19 @@ public:
 private:
   static constexpr endpoint_id host_id_base = endpoint_id{1} << 62;
   static endpoint_id host_endpoint(std::size_t h) { return host_id_base + h; }
+
+  /// [min, max + 1) when `clients` holds exactly those ids, each once; otherwise nullopt.
+  static std::optional<std::pair<client_id, client_id>> consecutive(const std::vector<client_id>& clients) {
+    const auto [lo, hi] = std::minmax_element(clients.begin(), clients.end());
+    if (*hi - *lo + 1 != clients.size()) return std::nullopt;
+    std::vector<bool> seen(clients.size(), false); // construction only, 1 bit per client
+    for (client_id c : clients) {
+      const auto i = static_cast<std::size_t>(c - *lo);
+      if (seen[i]) return std::nullopt;
+      seen[i] = true;
+    }
+    return std::pair<client_id, client_id>{*lo, *hi + 1};
+  }
 
   in_process_transport hub_;
   in_process_endpoint server_;

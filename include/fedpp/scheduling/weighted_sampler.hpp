@@ -16,6 +16,11 @@
 /// can be picked at most once, so heavy clients saturate below 1 while light ones gain). Use
 /// poisson_sampler-style independent inclusion when exact proportionality matters.
 ///
+/// Cost per round: N draws and N logarithms (the scheme needs every client's key), but O(m)
+/// memory: the keys are streamed through a heap of the m best so far, which keeps exactly the
+/// m clients the full sort would (same order, same tie rule). The weights (8 bytes per client) are
+/// shared by copies (with_sample_size, evaluation rounds, over-selection).
+///
 /// Determinism: the only floating-point library call is std::log; on a libm whose log is not
 /// correctly rounded, a pick could differ only where two keys agree to the last bit.
 #pragma once
@@ -30,6 +35,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -44,33 +50,49 @@ public:
   /// Clients 0..N−1 with data sizes `sizes[i]` (N = sizes.size()); throws invalid_config for an
   /// empty list, a size that is zero, negative, NaN or infinite, or unless 0 < m ≤ N.
   weighted_sampler(std::vector<double> sizes, std::size_t m)
-      : population_(sizes.size(), "weighted_sampler"), weights_(std::move(sizes)), m_(m) {
-    check_weights(weights_, population_);
+      : population_(sizes.size(), "weighted_sampler"), m_(m) {
+    check_weights(sizes, population_);
+    weights_ = std::make_shared<const std::vector<double>>(std::move(sizes));
     check(m, population_.size());
   }
 
   /// The clients `ids` (distinct) with data sizes `sizes` (same length); same checks as above,
   /// plus invalid_config when the two lengths differ.
   weighted_sampler(std::vector<client_id> ids, std::vector<double> sizes, std::size_t m)
-      : population_(checked_ids(std::move(ids), sizes.size()), "weighted_sampler"),
-        weights_(std::move(sizes)), m_(m) {
-    check_weights(weights_, population_);
+      : population_(checked_ids(std::move(ids), sizes.size()), "weighted_sampler"), m_(m) {
+    check_weights(sizes, population_);
+    weights_ = std::make_shared<const std::vector<double>>(std::move(sizes));
     check(m, population_.size());
   }
 
   /// The m distinct clients of this round, in population order; draws exactly N values from gen.
+  /// Memory O(m) whatever N (the m best keys so far live in a heap).
   [[nodiscard]] std::vector<client_id> sample(std::uint64_t /*round*/, rng& gen) const {
     const std::size_t n = population_.size();
-    std::vector<std::pair<double, std::size_t>> keys(n);
-    for (std::size_t i = 0; i < n; ++i) keys[i] = {std::log(gen.uniform_open()) / weights_[i], i};
-    // Largest key first; equal keys: earlier position first (a total order, so deterministic).
-    const auto before = [](const auto& a, const auto& b) {
+    const std::vector<double>& w = *weights_;
+    // Largest key first; equal keys: earlier position first (a total order, so deterministic,
+    // and the m first of this order are the same set however the keys are visited).
+    const auto before = [](const std::pair<double, std::size_t>& a, const std::pair<double, std::size_t>& b) {
       return a.first > b.first || (a.first == b.first && a.second < b.second);
     };
-    std::nth_element(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(m_ - 1), keys.end(), before);
+    // A heap whose front is the last of the m kept (std heaps put the "largest" under the
+    // comparator at the front; with `before` that is the key that comes last).
+    std::vector<std::pair<double, std::size_t>> best;
+    best.reserve(m_);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::pair<double, std::size_t> key{std::log(gen.uniform_open()) / w[i], i};
+      if (best.size() < m_) {
+        best.push_back(key);
+        std::push_heap(best.begin(), best.end(), before);
+      } else if (before(key, best.front())) {
+        std::pop_heap(best.begin(), best.end(), before);
+        best.back() = key;
+        std::push_heap(best.begin(), best.end(), before);
+      }
+    }
     std::vector<std::size_t> positions;
     positions.reserve(m_);
-    for (std::size_t k = 0; k < m_; ++k) positions.push_back(keys[k].second);
+    for (const auto& key : best) positions.push_back(key.second);
     std::sort(positions.begin(), positions.end());
     return population_.ids_of(positions);
   }
@@ -80,7 +102,7 @@ public:
   /// m, the number of clients each round picks.
   [[nodiscard]] std::size_t sample_size() const noexcept { return m_; }
   /// The data sizes (weights), by population position.
-  [[nodiscard]] std::span<const double> weights() const noexcept { return weights_; }
+  [[nodiscard]] std::span<const double> weights() const noexcept { return *weights_; }
   /// The same population and weights sampled k at a time; throws invalid_config unless 0 < k ≤ N.
   [[nodiscard]] weighted_sampler with_sample_size(std::size_t k) const {
     check(k, population_.size());
@@ -109,7 +131,7 @@ private:
   }
 
   detail::population population_;
-  std::vector<double> weights_;
+  std::shared_ptr<const std::vector<double>> weights_; // immutable once built: copies share it
   std::size_t m_;
 };
 

@@ -2,6 +2,11 @@
 /// The embedded default transport: endpoints in one process exchange messages through a hub
 /// with one mailbox (mutex + condition variable) per endpoint. Messages are shared, not copied:
 /// broadcasting one global model to 1,000 clients keeps one buffer.
+///
+/// Routing many virtual clients to a few host threads: `route(client, host)` keeps one map entry
+/// per client (≈ 70 bytes each with the hash node and bucket); `route_range(first, last, hosts)`
+/// keeps none — client c in [first, last) reaches hosts[c mod W] by arithmetic — which is what a
+/// population of 10^6 registered clients wants (docs/scale.md).
 #pragma once
 
 #include "fedpp/error.hpp"
@@ -20,6 +25,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace fedpp {
 
@@ -44,41 +50,78 @@ struct in_process_mailbox {
   }
 };
 
+/// Clients [first, last) served by `hosts`: client c reaches hosts[c mod hosts.size()].
+struct in_process_range_route {
+  endpoint_id first = 0;
+  endpoint_id last = 0;
+  std::vector<std::shared_ptr<in_process_mailbox>> hosts;
+};
+
 struct in_process_state {
   std::mutex mutex;
   std::unordered_map<endpoint_id, std::shared_ptr<in_process_mailbox>> mailboxes;
+  std::vector<in_process_range_route> ranges; // disjoint; no id in them has an entry in `mailboxes`
   bool closed = false;
 
   /// The mailbox of `id`, created on first use (closed at once when the hub is closed).
   std::shared_ptr<in_process_mailbox> mailbox(endpoint_id id) {
     const std::lock_guard lock(mutex);
+    if (auto routed = in_range(id)) return routed;
+    return own_box(id);
+  }
+
+  /// The mailbox of `id` if it exists (nothing is created).
+  std::shared_ptr<in_process_mailbox> find(endpoint_id id) {
+    const std::lock_guard lock(mutex);
+    if (auto routed = in_range(id)) return routed;
+    const auto it = mailboxes.find(id);
+    return it == mailboxes.end() ? nullptr : it->second;
+  }
+
+  /// Makes `id` share `host`'s mailbox; false when `id` already has a mailbox of its own (or is
+  /// routed by a range to another one).
+  bool alias(endpoint_id id, endpoint_id host) {
+    const std::lock_guard lock(mutex);
+    auto target = in_range(host);
+    if (!target) target = own_box(host);
+    if (auto routed = in_range(id)) return routed == target;
+    auto& box = mailboxes[id];
+    if (box && box != target) return false;
+    box = target;
+    return true;
+  }
+
+  /// Routes [first, last) to `hosts` (their mailboxes are created); false, nothing changed, when
+  /// an id of the range already has a mailbox, is a host, or lies in another range.
+  bool alias_range(endpoint_id first, endpoint_id last, const std::vector<endpoint_id>& hosts) {
+    const std::lock_guard lock(mutex);
+    for (const auto& r : ranges)
+      if (first < r.last && r.first < last) return false;
+    for (const auto& [id, box] : mailboxes)
+      if (id >= first && id < last) return false;
+    for (endpoint_id h : hosts)
+      if ((h >= first && h < last) || in_range(h)) return false;
+    in_process_range_route route{first, last, {}};
+    route.hosts.reserve(hosts.size());
+    for (endpoint_id h : hosts) route.hosts.push_back(own_box(h));
+    ranges.push_back(std::move(route));
+    return true;
+  }
+
+private:
+  // Both below: the caller holds `mutex`.
+  std::shared_ptr<in_process_mailbox> in_range(endpoint_id id) const {
+    for (const auto& r : ranges)
+      if (id >= r.first && id < r.last) return r.hosts[static_cast<std::size_t>(id % r.hosts.size())];
+    return nullptr;
+  }
+  std::shared_ptr<in_process_mailbox> own_box(endpoint_id id) {
     auto& box = mailboxes[id];
     if (!box) {
       box = std::make_shared<in_process_mailbox>();
       box->closed = closed;
     }
     return box;
-  }
-
-  /// The mailbox of `id` if it exists (nothing is created).
-  std::shared_ptr<in_process_mailbox> find(endpoint_id id) {
-    const std::lock_guard lock(mutex);
-    const auto it = mailboxes.find(id);
-    return it == mailboxes.end() ? nullptr : it->second;
-  }
-
-  /// Makes `id` share `host`'s mailbox; false when `id` already has a mailbox of its own.
-  bool alias(endpoint_id id, endpoint_id host) {
-    const std::lock_guard lock(mutex);
-    auto& target = mailboxes[host];
-    if (!target) {
-      target = std::make_shared<in_process_mailbox>();
-      target->closed = closed;
-    }
-    auto& box = mailboxes[id];
-    if (box && box != target) return false;
-    box = target;
-    return true;
   }
 };
 
@@ -218,6 +261,22 @@ public:
     if (!state_->alias(client, host))
       throw invalid_config("in_process_transport::route: endpoint " + std::to_string(client) +
                            " already has its own mailbox");
+  }
+
+  /// Routes every client c in [first, last) to hosts[c mod W] (W = hosts.size()) as route()
+  /// would one by one, but in O(W) memory instead of a map entry per client (docs/scale.md).
+  /// Call before anything is sent to those clients; throws invalid_config (nothing changed) for
+  /// an empty range or host list, a range overlapping another range or a client that already
+  /// has its own mailbox, or a host inside a range.
+  void route_range(endpoint_id first, endpoint_id last, const std::vector<endpoint_id>& hosts) {
+    if (first >= last || hosts.empty())
+      throw invalid_config("in_process_transport::route_range: an empty range [" + std::to_string(first) +
+                           ", " + std::to_string(last) + ") or no hosts (" + std::to_string(hosts.size()) +
+                           ")");
+    if (!state_->alias_range(first, last, hosts))
+      throw invalid_config("in_process_transport::route_range: [" + std::to_string(first) + ", " +
+                           std::to_string(last) +
+                           ") overlaps a routed range, an endpoint with its own mailbox, or a host");
   }
 
   /// The server's endpoint, `endpoint(server_endpoint)`.

@@ -1,11 +1,14 @@
 /// \file population.hpp
-/// The client population a sampler draws from: the implicit ids 0..N−1 or an explicit id list.
+/// The client population a sampler draws from: the implicit ids 0..N−1 (no memory per client) or
+/// an explicit id list (8 bytes per client, shared by copies: a sampler resized for an evaluation
+/// round or over-selection does not copy it).
 #pragma once
 
 #include "fedpp/error.hpp"
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,14 +25,15 @@ public:
 
   /// The clients in `ids` (positions follow the list's order); throws invalid_config when the
   /// list is empty or names a client twice.
-  population(std::vector<client_id> ids, const char* who) : count_(ids.size()), ids_(std::move(ids)) {
-    if (ids_.empty()) throw invalid_config(std::string(who) + ": the population is empty (N = 0)");
-    std::vector<client_id> sorted = ids_;
+  population(std::vector<client_id> ids, const char* who) : count_(ids.size()) {
+    if (ids.empty()) throw invalid_config(std::string(who) + ": the population is empty (N = 0)");
+    std::vector<client_id> sorted = ids;
     std::sort(sorted.begin(), sorted.end());
     const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
     if (dup != sorted.end())
       throw invalid_config(std::string(who) + ": client " + std::to_string(*dup) +
                            " appears more than once in the population");
+    ids_ = std::make_shared<const std::vector<client_id>>(std::move(ids));
   }
 
   /// Number of clients N.
@@ -37,8 +41,11 @@ public:
 
   /// Id of the client at `position` (< size()).
   [[nodiscard]] client_id at(std::size_t position) const noexcept {
-    return ids_.empty() ? static_cast<client_id>(position) : ids_[position];
+    return ids_ ? (*ids_)[position] : static_cast<client_id>(position);
   }
+
+  /// Bytes this population keeps per client: 0 for the implicit ids, 8 for an explicit list.
+  [[nodiscard]] std::size_t bytes_per_client() const noexcept { return ids_ ? sizeof(client_id) : 0; }
 
   /// Ids of the clients at the given positions, in the order given.
   [[nodiscard]] std::vector<client_id> ids_of(const std::vector<std::size_t>& positions) const {
@@ -50,7 +57,8 @@ public:
 
 private:
   std::size_t count_;
-  std::vector<client_id> ids_; // empty: the implicit ids 0..count_−1
+  // null: the implicit ids 0..count_−1. Immutable once built, so copies share it.
+  std::shared_ptr<const std::vector<client_id>> ids_;
 };
 
 } // namespace fedpp::detail
