@@ -202,6 +202,32 @@ TEST(LocalTrain, FedProxPullsTowardsTheGlobalModel) {
   EXPECT_DOUBLE_EQ(cfg.proximal_mu, 0.01);
 }
 
+// FedRep's frozen part (personalization/sharing_plan.hpp's frozen_ranges): the listed ranges keep
+// their values (even under FedProx's term), every other parameter moves; a range outside the
+// parameters is refused before anything changes.
+TEST(LocalTrain, FrozenRangesDoNotMove) {
+  const auto data = synthetic(60, 4, 3, 2);
+  const softmax_regression<float> model(4, 3);
+  const auto init = model.make_parameters(3);
+  auto p = init;
+  const std::vector<std::pair<std::size_t, std::size_t>> frozen{{0, 4}, {10, 2}};
+  (void)local_train(model, p.span(), data, sgd_config{2, 8, 0.1, 0.5}, 1, 0, 0, {}, frozen);
+  std::size_t moved = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const bool is_frozen = i < 4 || (i >= 10 && i < 12);
+    if (is_frozen)
+      EXPECT_EQ(p.span()[i], init.span()[i]) << i;
+    else
+      moved += p.span()[i] != init.span()[i] ? 1 : 0;
+  }
+  EXPECT_EQ(moved, p.size() - 6);
+  auto q = init;
+  const std::vector<std::pair<std::size_t, std::size_t>> outside{{p.size() - 1, 2}};
+  EXPECT_THROW((void)local_train(model, q.span(), data, sgd_config{}, 1, 0, 0, {}, outside),
+               fedpp::invalid_config);
+  EXPECT_EQ(q, init);
+}
+
 TEST(LocalTrain, InvalidInputLeavesParametersUnchanged) {
   const auto data = synthetic(20, 4, 3, 1);
   const softmax_regression<float> model(4, 3);

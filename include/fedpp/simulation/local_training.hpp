@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace fedpp::simulation {
@@ -106,11 +107,12 @@ inline void check_sgd(const char* who, std::uint32_t batch_size, double learning
 }
 
 /// Minibatch SGD over `total` examples of `data`, reshuffling at the start of every pass:
-/// w ← w − η (∇L_B(w) + μ (w − w_global)).
+/// w ← w − η (∇L_B(w) + μ (w − w_global)); the elements in `frozen` ranges do not move.
 template <trainable_model M>
 train_result sgd(const M& model, std::span<typename M::value_type> params, const dataset_view& data,
                  std::size_t total, std::uint32_t batch_size, double learning_rate, double mu,
-                 std::span<const typename M::value_type> global, rng& gen) {
+                 std::span<const typename M::value_type> global, rng& gen,
+                 std::span<const std::pair<std::size_t, std::size_t>> frozen = {}) {
   using T = typename M::value_type;
   train_result result;
   const std::size_t n = data.size();
@@ -136,6 +138,8 @@ train_result sgd(const M& model, std::span<typename M::value_type> params, const
       loss_sum += model.loss_and_gradient(std::span<const T>(params), x, y, std::span<T>(grad), ws) *
                   static_cast<double>(count);
       if (mu > 0) g += mu_t * (w - wg);
+      for (const auto& [first, length] : frozen)
+        std::fill_n(grad.begin() + static_cast<std::ptrdiff_t>(first), length, T(0));
       kernels::scaled_accumulate(params, -eta, std::span<const T>(grad)); // w ← w − η g
       b += count;
       result.num_examples += count;
@@ -158,19 +162,29 @@ train_result sgd(const M& model, std::span<typename M::value_type> params, const
 /// w_global) is added to each minibatch gradient. `global` is w_global; when empty it is a copy
 /// of `params` at entry (the global model the client starts from).
 ///
+/// `frozen` lists ranges [first, first + count) of `params` that do not move (their gradient is
+/// zeroed each step): FedRep's frozen body or head (personalization/sharing_plan.hpp's
+/// frozen_ranges).
+///
 /// Throws invalid_config (before touching `params`) for a parameter count that does not match
-/// the model, a feature/class mismatch with the data, batch_size 0, η ≤ 0, μ < 0 or a non-empty
-/// `global` of the wrong size.
+/// the model, a feature/class mismatch with the data, batch_size 0, η ≤ 0, μ < 0, a non-empty
+/// `global` of the wrong size or a frozen range outside `params`.
 template <trainable_model M>
 train_result local_train(const M& model, std::span<typename M::value_type> params, const dataset_view& data,
                          const sgd_config& config, std::uint64_t seed, client_id client, std::uint64_t round,
-                         std::span<const typename M::value_type> global = {}) {
+                         std::span<const typename M::value_type> global = {},
+                         std::span<const std::pair<std::size_t, std::size_t>> frozen = {}) {
   using T = typename M::value_type;
   detail::check_model_data("local_train", model, params.size(), data);
   detail::check_sgd("local_train", config.batch_size, config.learning_rate, config.proximal_mu);
   if (!global.empty() && global.size() != params.size())
     throw invalid_config("local_train: the global model has " + std::to_string(global.size()) +
                          " parameters, the local one " + std::to_string(params.size()));
+  for (const auto& [first, count] : frozen)
+    if (first > params.size() || count > params.size() - first)
+      throw invalid_config("local_train: a frozen range [" + std::to_string(first) + ", +" +
+                           std::to_string(count) + ") outside the " + std::to_string(params.size()) +
+                           " parameters");
   std::vector<T> start;
   if (config.proximal_mu > 0 && global.empty()) {
     start.assign(params.begin(), params.end());
@@ -178,7 +192,7 @@ train_result local_train(const M& model, std::span<typename M::value_type> param
   }
   rng gen = detail::client_round_rng(seed, client, round);
   return detail::sgd(model, params, data, std::size_t{config.epochs} * data.size(), config.batch_size,
-                     config.learning_rate, config.proximal_mu, global, gen);
+                     config.learning_rate, config.proximal_mu, global, gen, frozen);
 }
 
 /// The central-training baseline: minibatch SGD on all of `data` for `num_examples` processed
