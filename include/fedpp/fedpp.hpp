@@ -113,10 +113,14 @@
 #include "fedpp/parallel/parallel_for.hpp"
 #include "fedpp/parallel/thread_pool.hpp"
 
-// Personalization: partial model sharing (FedPer/FedRep), fine-tuning before evaluation, Ditto
+// Personalization: partial model sharing (FedPer/FedRep), fine-tuning before evaluation, Ditto,
+// clustered FL (IFCA)
 #include "fedpp/personalization/client_state_store.hpp"
 #include "fedpp/personalization/ditto_trainer.hpp"
 #include "fedpp/personalization/fine_tuning_trainer.hpp"
+#include "fedpp/personalization/ifca_aggregator.hpp"
+#include "fedpp/personalization/ifca_layout.hpp"
+#include "fedpp/personalization/ifca_trainer.hpp"
 #include "fedpp/personalization/partial_sharing_trainer.hpp"
 #include "fedpp/personalization/sharing_plan.hpp"
 
