@@ -313,7 +313,7 @@ TEST(ServerScale, FederationOfConsecutiveIdsKeepsNoRoutePerClient) {
       EXPECT_EQ(federation.hub().num_endpoints(), 3U); // the server and two hosts
     });
   }
-  EXPECT_LT(grown, std::int64_t{1} << 20); // a hash entry per client would be ~70 MB
+  EXPECT_LT(grown, std::int64_t{1} << 20); // a hash entry per client would be ~48 MB
   // Ids with gaps still work, one route each.
   std::vector<client_id> gappy{0, 2, 4, 6};
   fedpp::in_process_federation<float, nudge_trainer> federation(gappy, nudge_trainer{}, layout, 2);

@@ -6,7 +6,7 @@
 ///
 /// Memory per registered client: none when the clients are the consecutive ids [a, b) in any
 /// order (routed by arithmetic, in_process_transport::route_range); otherwise one routing entry
-/// each (≈ 70 bytes). See docs/scale.md.
+/// each (≈ 48 bytes). See docs/scale.md.
 #pragma once
 
 #include "fedpp/client/client_result.hpp"
