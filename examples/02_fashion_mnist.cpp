@@ -12,6 +12,9 @@
 // server every K rounds, `--resume F` continues a saved run, `--init-checkpoint F` starts from the
 // model of a checkpoint, `--pretrain-examples N` trains the model centrally for one epoch on N
 // training examples held out from every client (public data) before the federation starts.
+// Guided client selection (docs/selection.md): `--sampler oort|power-of-choice` replaces uniform
+// sampling with Oort or power-of-choice, fed back after each round with the clients' training
+// losses and (with --deadline, in the simulated fleet) their simulated durations.
 #include "fashion_mnist_job.hpp"
 
 #include "fedpp/orchestration/checkpoint.hpp"
@@ -95,6 +98,31 @@ int main(int argc, char** argv) {
     for (const auto& [opt, flag] : needs_eval)
       if (opt->count() > 0 && o.federated_eval.every == 0)
         example_cli::refuse(flag, "applies only with --federated-eval-every K > 0");
+  });
+  cli.choice("--sampler", o.sampler,
+             "client selection: uniform, oort (Lai et al. 2021) or power-of-choice (Cho et al. 2022), "
+             "fed back with the clients' losses and durations (docs/selection.md)",
+             {"uniform", "oort", "power-of-choice"});
+  auto* candidates = cli.count("--candidates", o.candidates,
+                               "power-of-choice: d candidates drawn per round, in [--clients-per-round, "
+                               "--clients] (default min(2m, N))");
+  cli.check([&] {
+    if (candidates->count() > 0 && o.sampler != "power-of-choice")
+      example_cli::refuse("--candidates", "applies only with --sampler power-of-choice");
+    if (candidates->count() > 0 && (o.candidates < o.clients_per_round || o.candidates > o.clients))
+      example_cli::refuse("--candidates", std::to_string(o.candidates) + " is outside [--clients-per-round " +
+                                              std::to_string(o.clients_per_round) + ", --clients " +
+                                              std::to_string(o.clients) + "]");
+    if (o.sampler == "uniform") return;
+    if (fmnist_job::is_async(o))
+      example_cli::refuse("--sampler", "applies only to the synchronous algorithms (fedavg, fedprox)");
+    if (o.over_selection > 0)
+      example_cli::refuse("--sampler",
+                          "cannot be combined with --over-selection (it over-selects the uniform "
+                          "sampler)");
+    if (!o.checkpoint.empty() || !o.resume.empty())
+      example_cli::refuse("--sampler", "cannot be combined with --checkpoint or --resume (checkpoints do not "
+                                       "hold the sampler's per-client state)");
   });
   std::string init_checkpoint;
   std::size_t pretrain_examples = 0;

@@ -7,9 +7,12 @@
 
 #include "fedpp/orchestration/async_server.hpp"
 #include "fedpp/orchestration/checkpoint.hpp"
+#include "fedpp/orchestration/selection_feedback_hooks.hpp"
 #include "fedpp/orchestration/server.hpp"
+#include "fedpp/scheduling/oort_sampler.hpp"
 #include "fedpp/scheduling/over_selection.hpp"
 #include "fedpp/scheduling/polynomial_staleness.hpp"
+#include "fedpp/scheduling/power_of_choice_sampler.hpp"
 #include "fedpp/scheduling/uniform_sampler.hpp"
 #include "fedpp/simulation/simulation.hpp"
 
@@ -24,6 +27,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace fmnist_job {
@@ -67,6 +71,9 @@ struct options {
   std::size_t checkpoint_every = 0;                      // ... every K rounds (0: after the last only)
   std::string resume;                                    // restore the whole server from this checkpoint
   std::optional<fedpp::flat_model<float>> initial_model; // warm start: the federation begins from it
+  // Guided client selection (synchronous runs; example 02's --sampler, docs/selection.md).
+  std::string sampler = "uniform"; // uniform | oort | power-of-choice
+  std::size_t candidates = 0;      // power-of-choice: d candidates per round (0: min(2m, N))
 };
 
 /// The job's flags. Each example offers the ones it uses (02 and 03: all of them); the defaults
@@ -462,11 +469,12 @@ void resume_from(const options& o, Server& server) {
               static_cast<unsigned long long>(server.round()));
 }
 
-/// The synchronous server loop over the server's endpoint of any transport.
-template <class Model, class Availability, class Transport>
-fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Transport& endpoint,
-                                  Availability availability) {
-  using sampler = fedpp::over_selection<fedpp::uniform_sampler>;
+/// The synchronous server loop over the server's endpoint of any transport, with the given
+/// sampler and server hooks.
+template <class Model, class Availability, class Transport, class Sampler, class Hooks>
+fedpp::flat_model<float> run_sync_with(const options& o, const setup<Model>& job, Transport& endpoint,
+                                       Availability availability, Sampler sampler, Hooks hooks) {
+  constexpr bool checkpoints_supported = std::is_same_v<Hooks, fedpp::no_server_hooks>;
   fedpp::server_options so;
   so.client_config = client_config(o);
   so.seed = o.seed;
@@ -474,11 +482,11 @@ fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Tra
   so.client_lr_decay = o.lr_decay;
   so.evaluation = o.federated_eval;
   if (o.deadline_s > 0) so.deadline = std::chrono::nanoseconds(static_cast<std::int64_t>(o.deadline_s * 1e9));
-  fedpp::server<float, sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>, Availability> server(
-      o.initial_model ? *o.initial_model : job.model.make_parameters(o.seed),
-      sampler(fedpp::uniform_sampler(o.clients, o.clients_per_round), o.over_selection), {}, so,
-      std::move(availability));
-  if (!o.resume.empty()) resume_from(o, server);
+  fedpp::server<float, Sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>, Availability, Hooks> server(
+      o.initial_model ? *o.initial_model : job.model.make_parameters(o.seed), std::move(sampler), {}, so,
+      std::move(availability), std::move(hooks));
+  if constexpr (checkpoints_supported)
+    if (!o.resume.empty()) resume_from(o, server);
   const fedpp::checkpoint_schedule checkpoints{o.checkpoint, o.checkpoint_every};
   reporter<Model> report(o, job);
   for (auto r = static_cast<std::size_t>(server.round()); r < o.rounds; ++r) {
@@ -486,11 +494,48 @@ fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Tra
     // Federated evaluation every --federated-eval-every rounds, and after the last.
     if (server.evaluation_due() || (r + 1 == o.rounds && o.federated_eval.every != 0))
       report.on_federated_evaluation(server.run_evaluation_round(endpoint));
-    if (!o.checkpoint.empty() && (checkpoints.due(server.round()) || r + 1 == o.rounds))
-      fedpp::save_checkpoint(server, o.checkpoint);
+    if constexpr (checkpoints_supported)
+      if (!o.checkpoint.empty() && (checkpoints.due(server.round()) || r + 1 == o.rounds))
+        fedpp::save_checkpoint(server, o.checkpoint);
   }
   report.finish(server.model());
   return server.model();
+}
+
+/// The synchronous server loop with the sampler --sampler names: uniform (with --over-selection),
+/// or Oort / power-of-choice fed back by selection_feedback_hooks. In the simulated fleet the
+/// hooks take each client's duration from the availability model's forecast (simulated seconds),
+/// the one the server itself uses to judge the deadline.
+template <class Model, class Availability, class Transport>
+fedpp::flat_model<float> run_sync(const options& o, const setup<Model>& job, Transport& endpoint,
+                                  Availability availability) {
+  if (o.sampler == "uniform")
+    return run_sync_with(o, job, endpoint, std::move(availability),
+                         fedpp::over_selection<fedpp::uniform_sampler>(
+                             fedpp::uniform_sampler(o.clients, o.clients_per_round), o.over_selection),
+                         fedpp::no_server_hooks{});
+  fedpp::selection_feedback_hooks<float> hooks;
+  if constexpr (Availability::simulated) {
+    hooks.duration = [availability, config = client_config(o)](fedpp::client_id c, std::uint64_t round) {
+      fedpp::round_config at = config;
+      at.round = round;
+      return std::chrono::duration<double>(availability.forecast(c, round, at).duration).count();
+    };
+  }
+  std::vector<double> sizes;
+  for (const auto& p : job.parts) sizes.push_back(static_cast<double>(std::max<std::size_t>(p.size(), 1)));
+  if (o.sampler == "oort") {
+    fedpp::oort_sampler sampler(std::move(sizes), o.clients_per_round);
+    sampler.connect(hooks.board);
+    return run_sync_with(o, job, endpoint, std::move(availability), std::move(sampler), std::move(hooks));
+  }
+  if (o.sampler == "power-of-choice") {
+    const std::size_t d = o.candidates != 0 ? o.candidates : std::min(2 * o.clients_per_round, o.clients);
+    fedpp::power_of_choice_sampler sampler(std::move(sizes), o.clients_per_round, d);
+    sampler.connect(hooks.board);
+    return run_sync_with(o, job, endpoint, std::move(availability), std::move(sampler), std::move(hooks));
+  }
+  throw std::invalid_argument("--sampler: unknown sampler '" + o.sampler + "'");
 }
 
 /// The asynchronous server loop (FedAsync or FedBuff).
