@@ -306,6 +306,8 @@ TEST(PartialSharing, FedRepTrainsTheHeadWithTheBodyFrozenThenTheBody) {
 // Trains by +1 per epoch; "evaluates" by reporting the first value it is given as the loss.
 struct epoch_trainer {
   std::shared_ptr<std::vector<float>> evaluated = std::make_shared<std::vector<float>>();
+  std::shared_ptr<std::mutex> lock =
+      std::make_shared<std::mutex>(); // copies on host threads share `evaluated`
   fedpp::client_result<float> operator()(client_id, const fedpp::host_model_view<const float>& model,
                                          const fedpp::round_config& config) const {
     auto w = fedpp::flat_model<float>::copy_of(model);
@@ -315,6 +317,7 @@ struct epoch_trainer {
   fedpp::evaluation_result evaluate(client_id, const fedpp::host_model_view<const float>& model,
                                     const fedpp::round_config&) const {
     const auto w = fedpp::flat_model<float>::copy_of(model);
+    const std::lock_guard guard(*lock);
     evaluated->assign(w.span().begin(), w.span().end());
     return {5.0, static_cast<double>(w.span()[0]), 0.5};
   }
