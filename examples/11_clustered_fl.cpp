@@ -10,7 +10,9 @@
 //           selected client computes its training loss under each of the k models, trains the
 //           best one and returns its change with the cluster index (ifca_trainer); the server
 //           averages the changes per cluster (ifca_aggregator). Each client is evaluated on the
-//           cluster model it would choose.
+//           cluster model it would choose;
+//   ifca+finetune  the same training; each client fine-tunes its chosen cluster model for k local
+//           epochs before it is evaluated (fine_tuning_trainer around ifca_trainer).
 // After the last round a federated evaluation round asks every client; the example prints the
 // per-client accuracy on the clients' own test splits (mean, 10th percentile, weighted mean,
 // worst), the bytes moved, and for IFCA the reports each cluster received. docs/clustered_fl.md
@@ -18,6 +20,7 @@
 #include "fashion_mnist_job.hpp"
 
 #include "fedpp/orchestration/in_process_federation.hpp"
+#include "fedpp/personalization/fine_tuning_trainer.hpp"
 #include "fedpp/personalization/ifca_aggregator.hpp"
 #include "fedpp/personalization/ifca_layout.hpp"
 #include "fedpp/personalization/ifca_trainer.hpp"
@@ -38,6 +41,7 @@ namespace sim = fedpp::simulation;
 struct settings {
   std::vector<std::string> methods{"fedavg", "ifca"};
   std::size_t clusters = 4;
+  std::uint32_t finetune_epochs = 1;
   double local_test_fraction = 0.2;
 };
 
@@ -104,7 +108,7 @@ int run_job(const fmnist_job::options& o, const settings& s) {
               "examples on the clients\n",
               o.clients, o.partition.c_str(), skew.c_str(), o.clients_per_round, o.rounds, o.model.c_str(),
               s.clusters, static_cast<unsigned long long>(o.seed), test_examples);
-  std::printf("%-8s %8s %8s %8s %8s %10s %10s\n", "method", "mean", "p10", "weighted", "worst", "MB up",
+  std::printf("%-14s %8s %8s %8s %8s %10s %10s\n", "method", "mean", "p10", "weighted", "worst", "MB up",
               "MB down");
   const fmnist_job::trainer<Model> plain{&job, o.seed};
   for (const std::string& method : s.methods) {
@@ -123,19 +127,27 @@ int run_job(const fmnist_job::options& o, const settings& s) {
       log = std::make_shared<fedpp::ifca_round_log>();
       using agg = fedpp::ifca_aggregator<float>;
       using ifca = fedpp::ifca_trainer<float, fmnist_job::trainer<Model>, training_loss<Model>>;
-      out = run<agg>(
-          o, job, ifca(plan, plain, training_loss<Model>{&job}), plan.stack<float>(init),
-          [plan, log](const fedpp::model_layout&) { return agg(plan, fedpp::weighting::by_examples, log); });
+      const auto factory = [plan, log](const fedpp::model_layout&) {
+        return agg(plan, fedpp::weighting::by_examples, log);
+      };
+      const ifca clustered(plan, plain, training_loss<Model>{&job});
+      if (method == "ifca") {
+        out = run<agg>(o, job, clustered, plan.stack<float>(init), factory);
+      } else {
+        using tuned = fedpp::fine_tuning_trainer<float, ifca>;
+        out = run<agg>(o, job, tuned(clustered, fedpp::fine_tune_options{s.finetune_epochs, std::nullopt}),
+                       plan.stack<float>(init), factory);
+      }
     }
     const auto& a = out.evaluation.accuracy;
-    std::printf("%-8s %8.4f %8.4f %8.4f %8.4f %10.2f %10.2f", method.c_str(), a.mean, a.p10, a.weighted_mean,
+    std::printf("%-14s %8.4f %8.4f %8.4f %8.4f %10.2f %10.2f", method.c_str(), a.mean, a.p10, a.weighted_mean,
                 a.min, static_cast<double>(out.bytes_up) / 1e6, static_cast<double>(out.bytes_down) / 1e6);
     if (out.evaluation.reported != o.clients || out.failed_rounds != 0 || out.rejected != 0)
       std::printf("  (%zu of %zu clients answered, %zu failed rounds, %zu refused reports)",
                   out.evaluation.reported, o.clients, out.failed_rounds, out.rejected);
     std::printf("\n");
     if (log) {
-      std::printf("%-8s reports per cluster:", "");
+      std::printf("%-14s reports per cluster:", "");
       for (const std::size_t n : log->reports) std::printf(" %zu", n);
       std::printf("\n");
     }
@@ -160,16 +172,23 @@ int main(int argc, char** argv) {
                         {flag::model, flag::partition, flag::alpha, flag::shards, flag::clients,
                          flag::clients_per_round, flag::rounds, flag::local_epochs, flag::batch_size,
                          flag::lr, flag::lr_decay, flag::seed, flag::hosts, flag::data_dir});
-  cli.list("--methods", s.methods, "methods to run, in order", {"fedavg", "ifca"});
+  cli.list("--methods", s.methods, "methods to run, in order", {"fedavg", "ifca", "ifca+finetune"});
   auto* clusters = cli.count("--clusters", s.clusters, "ifca: k, the number of cluster models",
                              std::size_t{1}, std::size_t{64});
+  auto* finetune = cli.count("--finetune-epochs", s.finetune_epochs,
+                             "ifca+finetune: local epochs on the chosen cluster model before evaluating",
+                             std::uint32_t{1}, std::uint32_t{1000});
   cli.real("--local-test-fraction", s.local_test_fraction,
            "share of each client's examples held out as its test split", example_cli::within::unit_open);
   cli.check([&] {
-    const bool ifca = std::find(s.methods.begin(), s.methods.end(), "ifca") != s.methods.end();
+    const auto runs = [&](const char* method) {
+      return std::find(s.methods.begin(), s.methods.end(), method) != s.methods.end();
+    };
     // A flag of a method that is not run is refused, not silently ignored.
-    if (clusters->count() != 0 && !ifca)
-      example_cli::refuse("--clusters", "applies only with the method ifca");
+    if (clusters->count() != 0 && !runs("ifca") && !runs("ifca+finetune"))
+      example_cli::refuse("--clusters", "applies only with the methods ifca and ifca+finetune");
+    if (finetune->count() != 0 && !runs("ifca+finetune"))
+      example_cli::refuse("--finetune-epochs", "applies only with the method ifca+finetune");
     for (std::size_t i = 0; i < s.methods.size(); ++i)
       for (std::size_t j = 0; j < i; ++j)
         if (s.methods[i] == s.methods[j])
