@@ -3,6 +3,7 @@
 // whole algorithm on fedpp::server recovering two linear-regression clusters at a fixed seed.
 #include "fedpp/orchestration/in_process_federation.hpp"
 #include "fedpp/orchestration/server.hpp"
+#include "fedpp/personalization/fine_tuning_trainer.hpp"
 #include "fedpp/personalization/ifca_aggregator.hpp"
 #include "fedpp/personalization/ifca_layout.hpp"
 #include "fedpp/personalization/ifca_trainer.hpp"
@@ -238,6 +239,18 @@ TEST(IfcaTrainer, TrainsTheLowestLossClusterAndSendsItsDelta) {
   // A model of another layout is refused.
   const fedpp::flat_model<float> base(base_layout());
   EXPECT_THROW((void)t.choose(0, base.view(), config), fedpp::invalid_config);
+}
+
+TEST(IfcaTrainer, ComposesWithFineTuningBeforeEvaluation) {
+  const fedpp::ifca_layout plan(base_layout(), 3);
+  using ifca = fedpp::ifca_trainer<float, plus_one, distance_loss>;
+  fedpp::fine_tuning_trainer<float, ifca> t(ifca(plan, plus_one{}, distance_loss{}),
+                                            fedpp::fine_tune_options{});
+  const auto global = three_clusters(plan);
+  // Client 2 picks cluster 2 (all 20), fine-tunes it to 21 and is evaluated on it: 21 / 100.
+  EXPECT_DOUBLE_EQ(t.evaluate(2, global.view(), {}).accuracy, 0.21);
+  // Training is forwarded unchanged: the stacked delta of cluster 2.
+  EXPECT_EQ(values(t(2, global.view(), {}).model), (std::vector<float>{0, 0, 0, 0, 0, 0, 1, 1, 1, 2}));
 }
 
 TEST(IfcaTrainer, NeverChoosesANonFiniteLoss) {
