@@ -5,7 +5,7 @@
 //   mpirun -np 4 build/examples/12_cross_silo_mpi            # rank 0: server; ranks 1..3: silos
 //   (as root add --allow-run-as-root; on 2 cores --oversubscribe)
 //
-// The cross-silo profile, against the cross-device defaults of examples 02/03:
+// The cross-silo profile (fedpp::profiles::cross_silo), against the cross-device defaults of 02/03:
 //   - all silos participate: uniform_sampler(S, S), min_reports = S (a round without every silo fails);
 //   - many local epochs (--local-epochs, default 5) over each silo's whole shard of Fashion-MNIST
 //     (split by Dirichlet label skew Dir(--alpha) over the S silos, so the silos differ);
@@ -26,6 +26,7 @@
 #include "fashion_mnist_job.hpp"
 
 #include "fedpp/orchestration/client_host.hpp"
+#include "fedpp/orchestration/profiles.hpp"
 #include "fedpp/orchestration/server.hpp"
 #include "fedpp/secagg/secure_aggregation_hooks.hpp"
 #include "fedpp/transport/mpi_transport.hpp"
@@ -201,11 +202,12 @@ template <class Model>
 int run(const options& o, fedpp::mpi_transport& transport) {
   const silo_job<Model> job(o);
   const std::size_t silos = o.job.clients;
-  fedpp::server_options so;
-  so.client_config = fmnist_job::client_config(o.job);
-  so.min_reports = silos; // every silo, every round
-  so.seed = o.job.seed;
-  so.max_wait = std::chrono::hours(1);
+  // Every silo in every round, a round missing one fails, no deadline (fedpp::profiles::cross_silo).
+  const auto profile = fedpp::profiles::cross_silo({.silos = silos,
+                                                    .local_epochs = o.job.local_epochs,
+                                                    .batch_size = o.job.batch_size,
+                                                    .learning_rate = o.job.learning_rate,
+                                                    .seed = o.job.seed});
   const auto settings = secagg_settings(o, silos);
   silo_trainer<Model> trainer{&job, o.job.seed};
   if (transport.is_server_rank()) {
@@ -227,12 +229,12 @@ int run(const options& o, fedpp::mpi_transport& transport) {
     if (o.secagg) {
       fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>,
                     fedpp::wall_clock_availability, sa::secagg_server_hooks<float>>
-          server(std::move(initial), fedpp::uniform_sampler(silos, silos), {}, so, {},
+          server(std::move(initial), profile.sampler, {}, profile.options, {},
                  sa::secagg_server_hooks<float>(settings, job.layout));
       accuracy = run_rounds(o, job, server, endpoint);
     } else {
-      fedpp::server<float, fedpp::uniform_sampler> server(std::move(initial),
-                                                          fedpp::uniform_sampler(silos, silos), {}, so);
+      fedpp::server<float, fedpp::uniform_sampler> server(std::move(initial), profile.sampler, {},
+                                                          profile.options);
       accuracy = run_rounds(o, job, server, endpoint);
     }
     const auto bye = fedpp::wire::encode_control(

@@ -103,6 +103,7 @@
 #include "fedpp/orchestration/federated_evaluation.hpp"
 #include "fedpp/orchestration/hook_chain.hpp"
 #include "fedpp/orchestration/in_process_federation.hpp"
+#include "fedpp/orchestration/profiles.hpp"
 #include "fedpp/orchestration/round_metrics.hpp"
 #include "fedpp/orchestration/selection_feedback_hooks.hpp"
 #include "fedpp/orchestration/server.hpp"
