@@ -74,6 +74,16 @@
 #include "fedpp/compression/top_k.hpp"
 #include "fedpp/compression/uniform_quantizer.hpp"
 
+// Contribution evaluation, reputation and rewards (Shapley, TMC, GTG-Shapley, leave-one-out)
+#include "fedpp/incentives/coalition.hpp"
+#include "fedpp/incentives/gtg_shapley.hpp"
+#include "fedpp/incentives/leave_one_out.hpp"
+#include "fedpp/incentives/reputation.hpp"
+#include "fedpp/incentives/reputation_sampler.hpp"
+#include "fedpp/incentives/rewards.hpp"
+#include "fedpp/incentives/shapley.hpp"
+#include "fedpp/incentives/update_recorder.hpp"
+
 // SIMD kernels
 #include "fedpp/kernels/checked_weighted_sum.hpp"
 #include "fedpp/kernels/dispatch.hpp"
