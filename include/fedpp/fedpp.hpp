@@ -46,6 +46,15 @@
 #include "fedpp/attacks/scaling_attack.hpp"
 #include "fedpp/attacks/sign_flip.hpp"
 
+// Privacy attacks and empirical DP auditing (measurement tools)
+#include "fedpp/audit/backdoor.hpp"
+#include "fedpp/audit/dlg.hpp"
+#include "fedpp/audit/gradient_inversion.hpp"
+#include "fedpp/audit/membership_inference.hpp"
+#include "fedpp/audit/one_run_audit.hpp"
+#include "fedpp/audit/png_writer.hpp"
+#include "fedpp/audit/roc.hpp"
+
 // Client-side helpers
 #include "fedpp/client/client_result.hpp"
 #include "fedpp/client/round_config.hpp"
