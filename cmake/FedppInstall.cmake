@@ -22,5 +22,5 @@ configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/fedppConfig.cmake.in"
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/fedppConfigVersion.cmake"
                                  COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/fedppConfig.cmake" "${PROJECT_BINARY_DIR}/fedppConfigVersion.cmake"
-        DESTINATION "${FEDPP_CMAKE_DIR}")
+              "${PROJECT_SOURCE_DIR}/cmake/FedppFindGMP.cmake" DESTINATION "${FEDPP_CMAKE_DIR}")
 install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/fedpp")

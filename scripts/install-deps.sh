@@ -6,7 +6,8 @@ packages=(
   build-essential cmake pkg-config git
   libeigen3-dev xtensor-dev libxsimd-dev        # tensor adapters and the SIMD layer
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  libsodium-dev                                  # secure aggregation (fedpp::secagg)
+  libsodium-dev                                  # secure aggregation (fedpp::secagg), PSI (fedpp::psi)
+  libgmp-dev                                     # Paillier encryption (fedpp::paillier)
   openmpi-bin libopenmpi-dev                     # MPI transport (fedpp::mpi)
   zlib1g-dev dataset-fashion-mnist               # the Fashion-MNIST simulation
   python3-numpy gnuplot-nox                      # benchmark peer, metric plots

@@ -6,7 +6,9 @@
 /// The optional components keep their own headers and CMake targets, because each brings a
 /// dependency: fedpp/secagg/*.hpp (fedpp::secagg, libsodium), fedpp/transport/mpi_transport.hpp
 /// (fedpp::mpi), fedpp/simulation/*.hpp (fedpp::simulation: zlib, Eigen), fedpp/tensor/eigen.hpp
-/// (fedpp::eigen), fedpp/tensor/xtensor.hpp (fedpp::xtensor). Including only the headers a file
+/// (fedpp::eigen), fedpp/tensor/xtensor.hpp (fedpp::xtensor), fedpp/vertical/psi*.hpp (fedpp::psi:
+/// libsodium), fedpp/vertical/paillier*.hpp and bigint.hpp (fedpp::paillier: GMP, libsodium).
+/// Including only the headers a file
 /// uses compiles faster; this header is for convenience. The test headers.umbrella_complete fails
 /// when a core header is missing here.
 #pragma once
@@ -197,3 +199,6 @@
 #include "fedpp/transport/message.hpp"
 #include "fedpp/transport/transport.hpp"
 #include "fedpp/transport/wire_format.hpp"
+
+// Vertical FL: the protocols' control-message tags (PSI and Paillier are optional components)
+#include "fedpp/vertical/tags.hpp"
