@@ -85,6 +85,15 @@
 #include "fedpp/compression/top_k.hpp"
 #include "fedpp/compression/uniform_quantizer.hpp"
 
+// Knowledge distillation: FedDF's server aggregator, teacher -> student distillation
+#include "fedpp/distillation/distillable_model.hpp"
+#include "fedpp/distillation/distillation.hpp"
+#include "fedpp/distillation/distiller.hpp"
+#include "fedpp/distillation/ensemble_teacher.hpp"
+#include "fedpp/distillation/feddf_aggregator.hpp"
+#include "fedpp/distillation/proxy_set.hpp"
+#include "fedpp/distillation/soft_targets.hpp"
+
 // Contribution evaluation, reputation and rewards (Shapley, TMC, GTG-Shapley, leave-one-out)
 #include "fedpp/incentives/coalition.hpp"
 #include "fedpp/incentives/gtg_shapley.hpp"
