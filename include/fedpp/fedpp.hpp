@@ -172,6 +172,14 @@
 #include "fedpp/random/distributions.hpp"
 #include "fedpp/random/rng.hpp"
 
+// Reinforcement learning: CartPole (gymnasium's v1 dynamics), REINFORCE with a baseline, federated agents
+#include "fedpp/rl/cartpole.hpp"
+#include "fedpp/rl/federated_agent.hpp"
+#include "fedpp/rl/policy_network.hpp"
+#include "fedpp/rl/reinforce.hpp"
+#include "fedpp/rl/tanh_mlp.hpp"
+#include "fedpp/rl/value_network.hpp"
+
 // Client sampling and asynchronous scheduling
 #include "fedpp/scheduling/capability_hints.hpp"
 #include "fedpp/scheduling/client_sampler.hpp"
