@@ -1,3 +1,11 @@
+# Example 14 (federated RL on CartPole): 3 heterogeneous agents, 20 episodes each, both modes.
+if(FEDPP_BUILD_TESTS AND TARGET 14_federated_rl)
+  add_test(NAME example_14_federated_rl_smoke
+           COMMAND 14_federated_rl --clients 3 --episodes 20 --sync-every 5 --eval-episodes 2 --hidden 16
+                   --length-low 0.25 --length-high 1 --masspole-low 0.05 --masspole-high 0.3)
+  set_tests_properties(example_14_federated_rl_smoke PROPERTIES LABELS example TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "federated:.*local:")
+endif()
 # CTest runs every example with short settings (label: example), so documented examples keep working.
 if(FEDPP_BUILD_TESTS)
   add_test(NAME example_01_fedavg_in_process COMMAND 01_fedavg_in_process)
