@@ -47,6 +47,17 @@ if(FEDPP_BUILD_TESTS)
     set_tests_properties(example_05_server_optimizers_smoke PROPERTIES LABELS example TIMEOUT 300)
   endif()
 endif()
+# Example 15 (contribution evaluation, reputation-aware sampling): a few tiny rounds of each method.
+if(FEDPP_BUILD_TESTS AND TARGET 15_contribution)
+  add_test(NAME example_15_contribution_smoke
+           COMMAND 15_contribution --rounds 3 --clients 20 --clients-per-round 5 --eval-every 3 --validation 300
+                   --gtg-max-batches 2)
+  add_test(NAME example_15_contribution_exact
+           COMMAND 15_contribution --rounds 2 --clients 20 --clients-per-round 4 --eval-every 2 --validation 300
+                   --method tmc --tmc-permutations 5 --compare-exact --samplers uniform)
+  set_tests_properties(example_15_contribution_smoke example_15_contribution_exact PROPERTIES LABELS example
+                       TIMEOUT 300 PASS_REGULAR_EXPRESSION "contribution \\([a-z]+, mean per round")
+endif()
 # Families' own smoke runs (each file guards on its example target).
 include("${CMAKE_CURRENT_SOURCE_DIR}/differential_privacy.cmake")
 if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/secure_aggregation.cmake")

@@ -488,6 +488,41 @@ TEST(IncentivesReputation, ExplicitIdsAndObserveRound) {
   EXPECT_EQ(t.observe_round<float>(7, stranger, mean)[0], reputation_verdict::unknown_client);
 }
 
+TEST(IncentivesReputation, ReportQualityAndQualityWeightedEvidence) {
+  // Additive game: gains (2, 1, −1, 0), v(N) − v(∅) = 2 → q = (1, 0.5, 0, 0) after n + 2 evaluations.
+  additive_game additive{{2.0, 1.0, -1.0, 0.0}};
+  std::size_t calls = 0;
+  auto counted = [&](const coalition& c) {
+    ++calls;
+    return additive(c);
+  };
+  expect_values(report_quality(counted, 4), {1.0, 0.5, 0.0, 0.0}, 1e-12);
+  EXPECT_EQ(calls, 6u);
+  // One player alone beats the whole coalition: it sets the scale.
+  additive_game mixed{{3.0, -2.0, 1.0}};
+  expect_values(report_quality(mixed, 3), {1.0, 0.0, 1.0 / 3}, 1e-12);
+  // Nobody improves anything: all 0.
+  additive_game worse{{-1.0, 0.0}};
+  expect_values(report_quality(worse, 2), {0.0, 0.0}, 0);
+  EXPECT_THROW((void)report_quality(additive, 0), fedpp::invalid_config);
+
+  reputation_table t(3, {.prior = 0.5, .learning_rate = 1.0});
+  const std::vector<float> mean{1, 0}, a{1, 0}, b{1, 1}, c{2, 0};
+  const std::vector<round_update<float>> u{{0, a, 1}, {1, b, 1}, {2, c, 1}};
+  const std::vector<double> q{0.5, 1.0, std::numeric_limits<double>::quiet_NaN()};
+  const auto v = t.observe_round<float>(0, u, mean, q);
+  EXPECT_EQ(v[0], reputation_verdict::accepted);
+  EXPECT_EQ(v[1], reputation_verdict::accepted);
+  EXPECT_EQ(v[2], reputation_verdict::bad_evidence);
+  EXPECT_NEAR(t.score(0), 0.5, 1e-12);              // cos 1 × q 0.5
+  EXPECT_NEAR(t.score(1), 1 / std::sqrt(2.0), 1e-7); // cos 45° × q 1
+  EXPECT_EQ(t.score(2), 0.5);                        // refused: unchanged
+  EXPECT_EQ(t.observations(2), 0u);
+  const std::vector<double> short_q{1.0};
+  EXPECT_THROW((void)t.observe_round<float>(1, u, mean, short_q), fedpp::invalid_config);
+  EXPECT_EQ(t.observations(0), 1u);
+}
+
 TEST(IncentivesReputationSampler, PicksInProportionToReputation) {
   auto table = std::make_shared<reputation_table>(4, reputation_options{.prior = 0.5, .learning_rate = 1.0});
   (void)table->observe(0, 0, 1.0);

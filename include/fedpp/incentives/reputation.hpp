@@ -8,16 +8,24 @@
 ///
 ///   r_i ← (1 − λ) · r_i + λ · e,      r_i = prior before any evidence
 ///
-/// The built-in evidence (observe_round) is agreement with the aggregate,
+/// The built-in evidence (observe_round) is agreement with the aggregate times report quality,
 ///
-///   e_i = max(0, cos(Δ_i, Δ̄)) = max(0, ⟨Δ_i, Δ̄⟩ / (‖Δ_i‖ ‖Δ̄‖))      (0 when either norm is 0)
+///   e_i = max(0, cos(Δ_i, Δ̄)) · q_i,   cos(x, y) = ⟨x, y⟩ / (‖x‖ ‖y‖)   (0 when either norm is 0)
 ///
-/// with Δ̄ the round's aggregate (FedAvg's mean or a robust rule's output), and e_i = 0 for a report
-/// the server could not use (observe_failure: refused, non-finite, wrong length). A client that
-/// returns the global model unchanged (Δ = 0), or noise unrelated to the others' direction, or a
-/// poisoned update pointing away from the mean, collects evidence near 0; honest clients collect
-/// their typical cosine (0.2–0.9 on Fashion-MNIST, lower under strong label skew). Callers may feed
-/// any other evidence in [0, 1] (e.g. a normalised contribution value) with observe().
+/// with Δ̄ the round's aggregate (FedAvg's mean or a robust rule's output) and q_i ∈ [0, 1] the
+/// report's quality (1 when the caller gives none), and e_i = 0 for a report the server could not
+/// use (observe_failure: refused, non-finite, wrong length). report_quality() gives the quality the
+/// server can measure on its own validation data: how much the client's update alone improves the
+/// model, relative to the best of the round,
+///
+///   q_i = clamp( (v({i}) − v(∅)) / max(v(N) − v(∅), max_j (v({j}) − v(∅))), 0, 1 )
+///
+/// (v a coalition_utility over the round's reports, e.g. gtg_shapley.hpp's reconstruction_utility:
+/// n + 2 evaluations; all 0 when no update and not the aggregate improves on v(∅)). Agreement alone
+/// catches free-riders (Δ = 0, or noise orthogonal to everyone: cos ≈ 0) but not label flippers,
+/// whose softmax updates share the component common to every client's gradient (cos ≈ 0.3–0.6 on
+/// IID Fashion-MNIST, like honest ones); quality catches them (their update alone lowers validation
+/// accuracy: q = 0). Callers may feed any other evidence in [0, 1] with observe().
 /// Similar schemes: Kang et al. 2019 ("Incentive mechanism for reliable federated learning: a joint
 /// optimization approach combining reputation and contract theory"), FLTrust's cosine trust score
 /// (Cao et al. 2021) against a server-held root update; fedpp uses the aggregate itself, so it needs
@@ -86,6 +94,26 @@ template <element_type T>
   const double xx = kernels::squared_norm(x), yy = kernels::squared_norm(y);
   if (xx == 0 || yy == 0) return 0;
   return std::clamp(kernels::dot(x, y) / (std::sqrt(xx) * std::sqrt(yy)), -1.0, 1.0);
+}
+
+/// Each player's report quality (see the file comment): how much its update alone improves v over
+/// v(∅), relative to the best of the round (v(N) or the best single player), clamped to [0, 1].
+/// n + 2 evaluations of v. Throws invalid_config for 0 players, more than sampling_max_players, or a
+/// non-finite value of v.
+template <coalition_utility U>
+[[nodiscard]] std::vector<double> report_quality(U& v, std::size_t players) {
+  detail::check_players(players, sampling_max_players, "report_quality");
+  const double empty = evaluate_utility(v, coalition(players));
+  double scale = evaluate_utility(v, coalition::all(players)) - empty;
+  std::vector<double> gain(players);
+  for (std::size_t i = 0; i < players; ++i) {
+    gain[i] = evaluate_utility(v, coalition(players).add(i)) - empty;
+    scale = std::max(scale, gain[i]);
+  }
+  std::vector<double> q(players, 0.0);
+  if (scale > 0)
+    for (std::size_t i = 0; i < players; ++i) q[i] = std::clamp(gain[i] / scale, 0.0, 1.0);
+  return q;
 }
 
 /// The clients' reputation scores (see the file comment).
@@ -160,20 +188,31 @@ public:
   /// Evidence 0 for client c in `round`: its report could not be used (refused, non-finite, missing).
   reputation_verdict observe_failure(client_id c, std::uint64_t round) { return observe(c, round, 0.0); }
 
-  /// One round's reports against the round's aggregate: each client gets e = max(0, cos(Δ_i, Δ̄)),
-  /// or 0 when its delta has the wrong length or a non-finite value. Throws invalid_config (nothing
-  /// changed) when the aggregate is empty or not finite; returns one verdict per update.
+  /// One round's reports against the round's aggregate: each client gets
+  /// e = max(0, cos(Δ_i, Δ̄)) · quality[i] (quality empty: 1), or 0 when its delta has the wrong
+  /// length or a non-finite value; a quality outside [0, 1] is that client's bad_evidence. Throws
+  /// invalid_config (nothing changed) when the aggregate is empty or not finite, or quality is
+  /// neither empty nor one value per update; returns one verdict per update.
   template <element_type T>
   std::vector<reputation_verdict> observe_round(std::uint64_t round, std::span<const round_update<T>> updates,
-                                                std::span<const T> aggregate) {
+                                                std::span<const T> aggregate, std::span<const double> quality = {}) {
     if (aggregate.empty()) throw invalid_config("reputation_table::observe_round: an empty aggregate");
     if (!kernels::all_finite(aggregate))
       throw invalid_config("reputation_table::observe_round: the aggregate holds NaN or Inf");
+    if (!quality.empty() && quality.size() != updates.size())
+      throw invalid_config("reputation_table::observe_round: " + std::to_string(quality.size()) +
+                           " quality values for " + std::to_string(updates.size()) + " updates");
     std::vector<reputation_verdict> verdicts;
     verdicts.reserve(updates.size());
-    for (const auto& u : updates) {
+    for (std::size_t k = 0; k < updates.size(); ++k) {
+      const auto& u = updates[k];
+      const double q = quality.empty() ? 1.0 : quality[k];
+      if (!(std::isfinite(q) && q >= 0 && q <= 1)) {
+        verdicts.push_back(position_of(u.client) ? reputation_verdict::bad_evidence : reputation_verdict::unknown_client);
+        continue;
+      }
       const bool usable = u.delta.size() == aggregate.size() && kernels::all_finite(u.delta);
-      verdicts.push_back(observe(u.client, round, usable ? std::max(0.0, agreement(u.delta, aggregate)) : 0.0));
+      verdicts.push_back(observe(u.client, round, usable ? std::max(0.0, agreement(u.delta, aggregate)) * q : 0.0));
     }
     return verdicts;
   }
