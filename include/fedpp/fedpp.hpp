@@ -217,5 +217,14 @@
 #include "fedpp/transport/transport.hpp"
 #include "fedpp/transport/wire_format.hpp"
 
-// Vertical FL: the protocols' control-message tags (PSI and Paillier are optional components)
+// Vertical FL: split neural networks; the protocols' control-message tags (PSI and Paillier are
+// optional components)
+#include "fedpp/vertical/split_nn.hpp"
+#include "fedpp/vertical/split_nn_config.hpp"
+#include "fedpp/vertical/split_nn_cut_noise.hpp"
+#include "fedpp/vertical/split_nn_feature_party.hpp"
+#include "fedpp/vertical/split_nn_label_party.hpp"
+#include "fedpp/vertical/split_nn_messages.hpp"
+#include "fedpp/vertical/split_nn_mlp.hpp"
+#include "fedpp/vertical/split_nn_schedule.hpp"
 #include "fedpp/vertical/tags.hpp"
