@@ -57,6 +57,10 @@
 
 namespace fedpp::vertical {
 
+/// Cryptographic randomness (libsodium's randombytes_buf, or a reproducible ChaCha20 stream for
+/// tests): fedpp::secagg's type (paillier.hpp declares the same alias).
+using random_source = fedpp::secagg::random_source;
+
 /// What the parties learn.
 enum class psi_mode : std::uint8_t {
   intersection = 1, ///< both learn the shared ids (their own rows, in the initiator's order)
