@@ -487,6 +487,7 @@ int run_inversion(const flags& o) {
       audit::dlg_options opt;
       opt.optimizer.max_iterations = o.dlg_iterations;
       opt.seed = o.seed;
+      if (row.name.rfind("DP ", 0) == 0) opt.clip_norm = o.clip; // the attacker knows C
       auto r = audit::dlg_reconstruct(victim, params, g, labels, row.mask, opt);
       for (auto& v : r.inputs) v = std::clamp(v, 0.0, 1.0);
       std::vector<double> truth;
@@ -579,7 +580,7 @@ int run_backdoor(const flags& o) {
               "%zu (%s)%s; %zu clients per round (DP: q = %g, sigma %g, C %g), %zu rounds, MLP 784-%zu-10\n",
               attackers.size(), o.clients, trigger.size, trigger.size, 100 * o.poison_fraction, o.target,
               sim::fashion_mnist::class_names[o.target],
-              o.boost > 1 ? (", updates boosted x" + std::to_string(o.boost)).c_str() : "", o.clients_per_round,
+              o.boost > 1 ? (", updates boosted x" + example_cli::format_real(o.boost)).c_str() : "", o.clients_per_round,
               o.sampling_rate, o.sigma, o.clip, o.rounds, o.hidden);
   const trainer_fn honest = shard_trainer<sim::mlp<float>>{&model, &fm.train, &parts, o.seed};
   trainer_fn attacker = shard_trainer<sim::mlp<float>>{&model, &poisoned, &poisoned_parts, o.seed};

@@ -6,6 +6,33 @@ if(FEDPP_BUILD_TESTS AND TARGET 14_federated_rl)
   set_tests_properties(example_14_federated_rl_smoke PROPERTIES LABELS example TIMEOUT 120
                        PASS_REGULAR_EXPRESSION "federated:.*local:")
 endif()
+# Example 17 (privacy attacks and auditing): each attack on tiny settings; the audit twice, and the
+# sigma/10 mechanism must be caught.
+if(FEDPP_BUILD_TESTS AND TARGET 17_privacy_audit)
+  add_test(NAME example_17_privacy_audit_membership
+           COMMAND 17_privacy_audit --attack membership --members 200 --clients 4 --clients-per-round 4 --rounds 2
+                   --local-epochs 1 --shadows 2 --hidden 16)
+  set_tests_properties(example_17_privacy_audit_membership PROPERTIES PASS_REGULAR_EXPRESSION "LiRA offline +0\\.[0-9]+")
+  add_test(NAME example_17_privacy_audit_inversion
+           COMMAND 17_privacy_audit --attack inversion --inversion-hidden 8 --dlg-iterations 20)
+  set_tests_properties(example_17_privacy_audit_inversion PROPERTIES PASS_REGULAR_EXPRESSION
+                       "1 example \\(FedSGD update\\) +[0-9.e-]+ +[0-9.]+")
+  add_test(NAME example_17_privacy_audit_backdoor
+           COMMAND 17_privacy_audit --attack backdoor --clients 10 --clients-per-round 5 --rounds 1 --local-epochs 1
+                   --hidden 16 --defenses fedavg,median,dp --sampling-rate 0.5)
+  set_tests_properties(example_17_privacy_audit_backdoor PROPERTIES PASS_REGULAR_EXPRESSION "dp +0\\.[0-9]+ +[0-9.]+ epsilon")
+  add_test(NAME example_17_privacy_audit_audit
+           COMMAND 17_privacy_audit --attack audit --clients 10 --rounds 20 --local-epochs 1 --sampling-rate 0.3
+                   --noise-multiplier 4 --canaries 400 --guesses 40)
+  set_tests_properties(example_17_privacy_audit_audit PROPERTIES PASS_REGULAR_EXPRESSION "audit: consistent")
+  add_test(NAME example_17_privacy_audit_broken
+           COMMAND 17_privacy_audit --attack audit --clients 10 --rounds 20 --local-epochs 1 --sampling-rate 0.3
+                   --noise-multiplier 4 --canaries 400 --guesses 40 --broken-noise 10)
+  set_tests_properties(example_17_privacy_audit_broken PROPERTIES PASS_REGULAR_EXPRESSION "audit: VIOLATION")
+  set_tests_properties(example_17_privacy_audit_membership example_17_privacy_audit_inversion
+                       example_17_privacy_audit_backdoor example_17_privacy_audit_audit example_17_privacy_audit_broken
+                       PROPERTIES LABELS example TIMEOUT 300)
+endif()
 # CTest runs every example with short settings (label: example), so documented examples keep working.
 if(FEDPP_BUILD_TESTS)
   add_test(NAME example_01_fedavg_in_process COMMAND 01_fedavg_in_process)

@@ -213,14 +213,22 @@ TEST(AuditDlg, MatchDerivativeEqualsFiniteDifferences) {
   std::vector<double> target(params.size()), dx(10), scratch(10), mask(params.size(), 1.0);
   (void)model.gradient(params, x_star, y, target);
   for (std::size_t k = 0; k < mask.size(); k += 3) mask[k] = 0;
-  (void)model.match(params, target, mask, x, y, dx);
-  for (std::size_t j = 0; j < x.size(); ++j) {
-    auto xp = x, xm = x;
-    const double h = 1e-6;
-    xp[j] += h, xm[j] -= h;
-    const double fd =
-        (model.match(params, target, mask, xp, y, scratch) - model.match(params, target, mask, xm, y, scratch)) / (2 * h);
-    EXPECT_NEAR(dx[j], fd, 1e-8 + 1e-5 * std::abs(fd)) << j;
+  std::vector<double> g(params.size());
+  (void)model.gradient(params, x, y, g);
+  double norm = 0;
+  for (double v : g) norm += v * v;
+  for (double clip : {0.0, 0.5 * std::sqrt(norm)}) { // unclipped, and clipped to half the gradient's norm
+    (void)model.match(params, target, mask, x, y, dx, clip);
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      auto xp = x, xm = x;
+      const double h = 1e-6;
+      xp[j] += h;
+      xm[j] -= h;
+      const double fd = (model.match(params, target, mask, xp, y, scratch, clip) -
+                         model.match(params, target, mask, xm, y, scratch, clip)) /
+                        (2 * h);
+      EXPECT_NEAR(dx[j], fd, 1e-8 + 1e-5 * std::abs(fd)) << j << " clip " << clip;
+    }
   }
 }
 

@@ -78,10 +78,13 @@ public:
     return loss * inv_n;
   }
 
-  /// The gradient distance D(x) = Σ_k m_k (g(x)_k − target_k)² (m = `mask`, empty for all ones)
-  /// and its derivative with respect to the inputs, written to `dx` (n × d). See the file comment.
+  /// The gradient distance D(x) = Σ_k m_k (h(x)_k − target_k)² (m = `mask`, empty for all ones)
+  /// and its derivative with respect to the inputs, written to `dx` (n × d). h = g when
+  /// `clip_norm` is 0, else the clipped gradient g · min(1, C/‖g‖) (an attacker who knows DP's
+  /// clipping bound C matches what a client would upload). See the file comment.
   double match(std::span<const double> params, std::span<const double> target, std::span<const double> mask,
-               std::span<const double> x, std::span<const double> y, std::span<double> dx) const {
+               std::span<const double> x, std::span<const double> y, std::span<double> dx,
+               double clip_norm = 0) const {
     const std::size_t n = check_batch("match", params, x, y);
     const std::size_t p = num_parameters();
     if (target.size() != p || (!mask.empty() && mask.size() != p) || dx.size() != x.size())
@@ -89,14 +92,27 @@ public:
                            std::to_string(mask.size()) + " and dx of " + std::to_string(dx.size()) +
                            " values for " + std::to_string(p) + " parameters and " + std::to_string(x.size()) +
                            " inputs");
+    if (!(clip_norm >= 0) || !std::isfinite(clip_norm))
+      throw invalid_config("sigmoid_mlp::match: clip_norm must be finite and >= 0, got " + std::to_string(clip_norm));
     std::vector<double> g(p);
     gradient(params, x, y, g);
-    double distance = 0;
-    for (std::size_t k = 0; k < p; ++k) { // G = ∂D/∂g = 2 m (g − g*)
+    double norm = 0;
+    for (double v : g) norm += v * v;
+    norm = std::sqrt(norm);
+    const double scale = clip_norm > 0 && norm > clip_norm ? clip_norm / norm : 1.0; // h = g · min(1, C/‖g‖)
+    double distance = 0, g_dot_G = 0;
+    for (std::size_t k = 0; k < p; ++k) { // G = ∂D/∂h = 2 m (h − g*)
       const double m = mask.empty() ? 1.0 : mask[k];
-      const double r = g[k] - target[k];
+      const double r = scale * g[k] - target[k];
       distance += m * r * r;
-      g[k] = 2 * m * r;
+      const double G = 2 * m * r;
+      g_dot_G += g[k] * G;
+      g[k] = G; // (g is read again below only through g_dot_G and `original`)
+    }
+    if (scale < 1) { // ∂h/∂g = (C/‖g‖)(I − g gᵀ/‖g‖²): G_g = scale (G − g (gᵀG)/‖g‖²)
+      std::vector<double> original(p);
+      (void)gradient(params, x, y, original);
+      for (std::size_t k = 0; k < p; ++k) g[k] = scale * (g[k] - original[k] * g_dot_G / (norm * norm));
     }
     const double* gw1 = g.data();
     const double* gb1 = g.data() + fc1_bias_offset();
@@ -336,6 +352,7 @@ lbfgs_result minimize_lbfgs(F&& f, std::span<double> x, const lbfgs_options& opt
 struct dlg_options {
   lbfgs_options optimizer{};  ///< L-BFGS settings
   std::uint64_t seed = 1;     ///< the dummy inputs start at U(0, 1) from fedpp::rng(seed)
+  double clip_norm = 0;       ///< > 0: match the gradient clipped to this L2 norm (DP-aware attacker)
 };
 
 /// What dlg_reconstruct found.
@@ -368,9 +385,11 @@ struct dlg_result {
   rng gen(options.seed);
   for (auto& v : out.inputs) v = gen.uniform_open();
   std::vector<double> probe(n * d, 0.0); // validate sizes once, before optimizing
-  (void)model.match(params, target, mask, out.inputs, y, probe);
+  (void)model.match(params, target, mask, out.inputs, y, probe, options.clip_norm);
   const auto r = minimize_lbfgs(
-      [&](std::span<const double> x, std::span<double> grad) { return model.match(params, target, mask, x, y, grad); },
+      [&](std::span<const double> x, std::span<double> grad) {
+        return model.match(params, target, mask, x, y, grad, options.clip_norm);
+      },
       std::span<double>(out.inputs), options.optimizer);
   out.distance = r.value;
   out.iterations = r.iterations;
