@@ -76,10 +76,8 @@ rl::federated_rl_setup make_setup(const settings& s) {
 /// The initial parameters every agent (and the server) starts from: one draw of the seed.
 fedpp::flat_model<float> initial_model(const settings& s, const rl::federated_rl_setup& setup) {
   fedpp::rng gen = fedpp::rng::for_stream(s.seed, 0xC0FFEE);
-  rl::reinforce_learner learner(setup.learner, gen);
-  fedpp::flat_model<float> out(learner.layout());
-  std::copy(learner.parameters().span().begin(), learner.parameters().span().end(), out.span().begin());
-  return out;
+  const rl::reinforce_learner learner(setup.learner, gen);
+  return learner.parameters(); // a deep copy
 }
 
 struct mode_result {
@@ -125,10 +123,8 @@ mode_result run_federated(const settings& s, const rl::federated_rl_setup& setup
     options.client_config.local_epochs = s.sync_every; // one local epoch = one episode
     options.min_reports = s.clients;
     // The server starts from the agents' initial parameters.
-    fedpp::flat_model<float> start(init.layout());
-    std::copy(init.span().begin(), init.span().end(), start.span().begin());
     fedpp::server<float, fedpp::uniform_sampler> server(
-        std::move(start), fedpp::uniform_sampler(s.clients, s.clients), {}, options);
+        fedpp::flat_model<float>(init), fedpp::uniform_sampler(s.clients, s.clients), {}, options);
     const std::uint32_t rounds = s.episodes / s.sync_every;
     for (std::uint32_t r = 0; r < rounds; ++r) {
       const auto m = server.run_round(federation.server_endpoint());

@@ -125,7 +125,7 @@ public:
     const model_layout expected = reinforce_learner::layout_for(setup_->learner.hidden);
     if (initial.layout() != expected)
       throw invalid_config("federated_rl_trainer: the initial model's layout is not the learner's");
-    initial_ = std::make_shared<const flat_model<float>>(copy(initial));
+    initial_ = std::make_shared<const flat_model<float>>(initial);
   }
 
   /// The layout every agent's parameters have.
@@ -177,11 +177,6 @@ public:
   }
 
 private:
-  static flat_model<float> copy(const flat_model<float>& m) {
-    flat_model<float> out(m.layout());
-    std::copy(m.span().begin(), m.span().end(), out.span().begin());
-    return out;
-  }
   [[nodiscard]] rl_agent make_agent(client_id id) const {
     return rl_agent(setup_->environments[id], setup_->learner, *initial_, setup_->seed, id);
   }
