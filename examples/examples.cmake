@@ -85,6 +85,27 @@ if(FEDPP_BUILD_TESTS AND TARGET 15_contribution)
   set_tests_properties(example_15_contribution_smoke example_15_contribution_exact PROPERTIES LABELS example
                        TIMEOUT 300 PASS_REGULAR_EXPRESSION "contribution \\([a-z]+, mean per round")
 endif()
+# Example 18 (split neural network, vertical FL): two short runs in process (with the central
+# baselines; with clipped, noised activations and gradients under sum), and two MPI ranks.
+if(FEDPP_BUILD_TESTS AND TARGET 18_split_nn)
+  add_test(NAME example_18_split_nn_smoke
+           COMMAND 18_split_nn --epochs 2 --train-examples 3000 --test-examples 1000 --require-accuracy 0.5)
+  set_tests_properties(example_18_split_nn_smoke PROPERTIES LABELS example TIMEOUT 300
+                       PASS_REGULAR_EXPRESSION "central \\(same architecture, both halves\\): final test accuracy")
+  add_test(NAME example_18_split_nn_dp
+           COMMAND 18_split_nn --epochs 1 --train-examples 2000 --test-examples 500 --combine sum --cut-clip 5
+                   --cut-noise 0.5 --grad-clip 1 --grad-noise 0.5 --no-central)
+  set_tests_properties(example_18_split_nn_dp PROPERTIES LABELS example TIMEOUT 300
+                       PASS_REGULAR_EXPRESSION "split: final test accuracy")
+endif()
+if(FEDPP_BUILD_TESTS AND TARGET 18_split_nn_mpi AND MPIEXEC_EXECUTABLE)
+  add_test(NAME example_18_split_nn_mpi
+           COMMAND ${MPIEXEC_EXECUTABLE} --allow-run-as-root --oversubscribe -np 2 $<TARGET_FILE:18_split_nn_mpi>
+                   --epochs 2 --train-examples 3000 --test-examples 1000 --require-accuracy 0.5)
+  set_tests_properties(example_18_split_nn_mpi PROPERTIES LABELS "mpi;example" TIMEOUT 300
+                       PASS_REGULAR_EXPRESSION "split: final test accuracy"
+                       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0;OMPI_MCA_btl_vader_single_copy_mechanism=none")
+endif()
 # Families' own smoke runs (each file guards on its example target).
 include("${CMAKE_CURRENT_SOURCE_DIR}/differential_privacy.cmake")
 if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/secure_aggregation.cmake")
