@@ -243,7 +243,7 @@ TEST(CompressionFinite, CompressorsRefuseWhatWouldNotDecode) {
 namespace {
 fedpp::model_layout layout_of(std::size_t n) {
   fedpp::model_layout layout;
-  layout.add("w", fedpp::tensor_shape{{n}});
+  layout.add("w", fedpp::tensor_shape{n});
   return layout;
 }
 std::vector<float> decoded(std::span<const std::byte> p, std::size_t n) {

@@ -223,7 +223,7 @@ TEST(CompressionPayload, RandomBitFlipsNeverEscapeTheErrorTypes) {
 
 TEST(CompressionWire, ClientHooksToServerHooksRoundTrip) {
   fedpp::model_layout layout;
-  layout.add("w", fedpp::tensor_shape{{10, 30}}).add("b", fedpp::tensor_shape{{10}});
+  layout.add("w", fedpp::tensor_shape{{10, 30}}).add("b", fedpp::tensor_shape{10});
   const auto delta = values(layout.total_size(), 8);
   fc::compressing_client_hooks hooks(fc::uniform_quantizer(8, 128), 99);
   const auto m = hooks.encode_update(4, 17, layout, delta, 12.0, {{"loss", 0.5}});
@@ -242,7 +242,7 @@ TEST(CompressionWire, ClientHooksToServerHooksRoundTrip) {
 
 TEST(CompressionWire, ErrorFeedbackHooksKeepPerClientState) {
   fedpp::model_layout layout;
-  layout.add("w", fedpp::tensor_shape{{500}});
+  layout.add("w", fedpp::tensor_shape{500});
   fc::compressing_client_hooks hooks(fc::error_feedback<fc::sparsifier>(fc::sparsifier::top_fraction(0.01)),
                                      1);
   const auto delta = values(500, 9);
@@ -254,7 +254,7 @@ TEST(CompressionWire, ErrorFeedbackHooksKeepPerClientState) {
 
 TEST(CompressionAggregators, CompressedFedavgEqualsFedavgOfDecodedUpdates) {
   fedpp::model_layout layout;
-  layout.add("w", fedpp::tensor_shape{{777}});
+  layout.add("w", fedpp::tensor_shape{777});
   fc::compressed_fedavg agg(layout);
   std::vector<std::vector<std::byte>> ps;
   std::vector<double> expect(777, 0.0);
@@ -281,7 +281,7 @@ TEST(CompressionAggregators, CompressedFedavgEqualsFedavgOfDecodedUpdates) {
 
 TEST(CompressionAggregators, MajorityVote) {
   fedpp::model_layout layout;
-  layout.add("w", fedpp::tensor_shape{{3}});
+  layout.add("w", fedpp::tensor_shape{3});
   fc::majority_vote vote(layout);
   for (const auto& x :
        {std::vector<float>{1, -1, 1}, std::vector<float>{1, -1, -1}, std::vector<float>{-1, -1, 0.5F}})
