@@ -198,7 +198,9 @@ TEST(IncentivesShapley, Refusals) {
   glove_game glove;
   EXPECT_THROW((void)exact_shapley(glove, 0), fedpp::invalid_config);
   EXPECT_THROW((void)exact_shapley(glove, exact_shapley_max_players + 1), fedpp::invalid_config);
-  auto nan = [](const coalition& s) { return s.size() == 2 ? std::numeric_limits<double>::quiet_NaN() : 1.0; };
+  auto nan = [](const coalition& s) {
+    return s.size() == 2 ? std::numeric_limits<double>::quiet_NaN() : 1.0;
+  };
   try {
     (void)exact_shapley(nan, 3);
     FAIL() << "a NaN utility was accepted";
@@ -207,10 +209,11 @@ TEST(IncentivesShapley, Refusals) {
   }
   EXPECT_THROW((void)permutation_shapley(nan, 3), fedpp::invalid_config);
   EXPECT_THROW((void)leave_one_out(nan, 3), fedpp::invalid_config);
-  for (const auto& bad : {permutation_options{.permutations = 0}, permutation_options{.truncation_tolerance = -1},
-                          permutation_options{.truncation_tolerance = std::numeric_limits<double>::infinity()},
-                          permutation_options{.convergence_tolerance = std::numeric_limits<double>::quiet_NaN()},
-                          permutation_options{.convergence_window = 0}, permutation_options{.max_cached = 0}})
+  for (const auto& bad :
+       {permutation_options{.permutations = 0}, permutation_options{.truncation_tolerance = -1},
+        permutation_options{.truncation_tolerance = std::numeric_limits<double>::infinity()},
+        permutation_options{.convergence_tolerance = std::numeric_limits<double>::quiet_NaN()},
+        permutation_options{.convergence_window = 0}, permutation_options{.max_cached = 0}})
     EXPECT_THROW((void)permutation_shapley(glove, 3, bad), fedpp::invalid_config);
   EXPECT_THROW((void)permutation_shapley(glove, 0), fedpp::invalid_config);
 }
@@ -262,8 +265,8 @@ TEST(IncentivesShapley, TruncationSkipsEvaluationsOnceThePrefixReachesTheFullUti
 TEST(IncentivesShapley, ConvergenceStopsEarly) {
   additive_game additive{{1.0, 2.0, 3.0}};
   // Every ordering gives the exact marginals: the estimate does not move after the first window.
-  const auto r = permutation_shapley(additive, 3,
-                                     {.permutations = 100000, .convergence_tolerance = 0.01, .convergence_window = 10});
+  const auto r = permutation_shapley(
+      additive, 3, {.permutations = 100000, .convergence_tolerance = 0.01, .convergence_window = 10});
   EXPECT_EQ(r.permutations, 20u);
   expect_values(r.values, additive.a, 1e-12);
 }
@@ -299,9 +302,11 @@ TEST(IncentivesGtg, GenericGameValuesAndBetweenRoundTruncation) {
   EXPECT_EQ(t.utility_evaluations, 2u);
   expect_values(t.values, {0, 0, 0}, 0);
   airport_game airport{{1, 3, 3, 6, 10, 10, 11}};
-  const auto g = gtg_shapley(airport, 7, {.tolerance = 0, .convergence_tolerance = 0, .max_batches = 400, .seed = 9});
+  const auto g =
+      gtg_shapley(airport, 7, {.tolerance = 0, .convergence_tolerance = 0, .max_batches = 400, .seed = 9});
   expect_values(g.values, airport.shapley(), 0.25);
-  for (const auto& bad : {gtg_options{.round_tolerance = -1}, gtg_options{.tolerance = std::numeric_limits<double>::quiet_NaN()},
+  for (const auto& bad : {gtg_options{.round_tolerance = -1},
+                          gtg_options{.tolerance = std::numeric_limits<double>::quiet_NaN()},
                           gtg_options{.convergence_tolerance = -0.1}, gtg_options{.min_batches = 0},
                           gtg_options{.min_batches = 3, .max_batches = 2}, gtg_options{.max_cached = 0}})
     EXPECT_THROW((void)gtg_shapley(airport, 7, bad), fedpp::invalid_config);
@@ -321,8 +326,8 @@ struct distance_score {
 
 struct toy_round {
   std::vector<float> global{0, 0, 0, 0};
-  std::vector<std::vector<float>> deltas{{1, 1, 0, 0}, {0.8f, 1.2f, 0.1f, 0}, {1.1f, 0.9f, 0, 0.1f}, {0, 0, 0, 0},
-                                         {-1, -1, 0, 0}};
+  std::vector<std::vector<float>> deltas{
+      {1, 1, 0, 0}, {0.8f, 1.2f, 0.1f, 0}, {1.1f, 0.9f, 0, 0.1f}, {0, 0, 0, 0}, {-1, -1, 0, 0}};
   std::vector<double> weights{100, 50, 80, 100, 60};
   std::vector<client_id> ids{10, 11, 12, 13, 14};
   [[nodiscard]] std::vector<round_update<float>> updates() const {
@@ -336,7 +341,8 @@ TEST(IncentivesGtg, ReconstructsCoalitionModelsAsFedAvgWould) {
   const toy_round round;
   const auto updates = round.updates();
   std::size_t calls = 0;
-  reconstruction_utility<float, distance_score> v(round.global, updates, distance_score{{1, 1, 0, 0}, &calls});
+  reconstruction_utility<float, distance_score> v(round.global, updates,
+                                                  distance_score{{1, 1, 0, 0}, &calls});
   const distance_score score{{1, 1, 0, 0}};
   const auto model_of = [&](std::initializer_list<std::size_t> members) {
     std::vector<double> sum(4, 0.0);
@@ -350,7 +356,7 @@ TEST(IncentivesGtg, ReconstructsCoalitionModelsAsFedAvgWould) {
     return score(m);
   };
   EXPECT_DOUBLE_EQ(v(coalition(5)), score(round.global));
-  EXPECT_DOUBLE_EQ(v(coalition(5).add(0)), model_of({0}));          // start
+  EXPECT_DOUBLE_EQ(v(coalition(5).add(0)), model_of({0}));           // start
   EXPECT_DOUBLE_EQ(v(coalition(5).add(0).add(2)), model_of({0, 2})); // extends the running sum
   EXPECT_DOUBLE_EQ(v(coalition(5).add(1).add(4)), model_of({1, 4})); // starts over
   EXPECT_DOUBLE_EQ(v(coalition::all(5)), model_of({0, 1, 2, 3, 4}));
@@ -364,11 +370,13 @@ TEST(IncentivesGtg, RoundValuesMatchExactShapleyAndRankBadClientsLast) {
   const auto updates = round.updates();
   reconstruction_utility<float, distance_score> v(round.global, updates, distance_score{{1, 1, 0, 0}});
   const auto exact = exact_shapley(v, 5);
-  const auto gtg = gtg_shapley_round<float>(round.global, updates, distance_score{{1, 1, 0, 0}},
-                                            {.tolerance = 0, .convergence_tolerance = 0, .max_batches = 200, .seed = 4});
+  const auto gtg =
+      gtg_shapley_round<float>(round.global, updates, distance_score{{1, 1, 0, 0}},
+                               {.tolerance = 0, .convergence_tolerance = 0, .max_batches = 200, .seed = 4});
   ASSERT_EQ(gtg.values.size(), 5u);
   const double range = exact.full_utility - exact.empty_utility;
-  for (std::size_t i = 0; i < 5; ++i) EXPECT_NEAR(gtg.values[i], exact.values[i], 0.05 * std::abs(range)) << i;
+  for (std::size_t i = 0; i < 5; ++i)
+    EXPECT_NEAR(gtg.values[i], exact.values[i], 0.05 * std::abs(range)) << i;
   // The free-rider (3: zero delta) and the flipped client (4) are worth less than every honest one.
   for (const std::size_t bad : {3u, 4u})
     for (const std::size_t good : {0u, 1u, 2u}) EXPECT_LT(gtg.values[bad], gtg.values[good]);
@@ -401,7 +409,8 @@ TEST(IncentivesGtg, RefusesBadUpdatesNamingTheClient) {
   r = base;
   r.deltas[4][0] = std::numeric_limits<float>::infinity();
   refused(r, 14, fedpp::rejection_reason::non_finite);
-  for (const double w : {0.0, -3.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+  for (const double w :
+       {0.0, -3.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
     r = base;
     r.weights[0] = w;
     refused(r, 10, fedpp::rejection_reason::bad_weight);
@@ -414,7 +423,8 @@ TEST(IncentivesGtg, RefusesBadUpdatesNamingTheClient) {
   const auto updates = base.updates();
   auto nan_score = [](std::span<const float>) { return std::numeric_limits<double>::quiet_NaN(); };
   EXPECT_THROW((void)gtg_shapley_round<float>(base.global, updates, nan_score), fedpp::invalid_config);
-  EXPECT_THROW((void)gtg_shapley_round<float>(base.global, updates, score, {.max_batches = 0}), fedpp::invalid_config);
+  EXPECT_THROW((void)gtg_shapley_round<float>(base.global, updates, score, {.max_batches = 0}),
+               fedpp::invalid_config);
 }
 
 // --- reputation ------------------------------------------------------------------------------------
@@ -442,7 +452,8 @@ TEST(IncentivesReputation, MovingAverageAndRefusals) {
   EXPECT_EQ(t.observe(1, 2, 1.0), reputation_verdict::repeated);
   EXPECT_EQ(t.observe(1, 1, 1.0), reputation_verdict::stale);
   EXPECT_EQ(t.observe(4, 3, 1.0), reputation_verdict::unknown_client);
-  for (const double e : {-0.01, 1.01, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()})
+  for (const double e :
+       {-0.01, 1.01, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()})
     EXPECT_EQ(t.observe(1, 3, e), reputation_verdict::bad_evidence);
   EXPECT_DOUBLE_EQ(t.score(1), 0.46875);
   EXPECT_EQ(t.observations(1), 2u);
@@ -458,7 +469,8 @@ TEST(IncentivesReputation, MovingAverageAndRefusals) {
   EXPECT_THROW(reputation_table(0), fedpp::invalid_config);
   EXPECT_THROW(reputation_table(3, {.prior = 1.5}), fedpp::invalid_config);
   EXPECT_THROW(reputation_table(3, {.learning_rate = 0}), fedpp::invalid_config);
-  EXPECT_THROW(reputation_table(3, {.learning_rate = std::numeric_limits<double>::quiet_NaN()}), fedpp::invalid_config);
+  EXPECT_THROW(reputation_table(3, {.learning_rate = std::numeric_limits<double>::quiet_NaN()}),
+               fedpp::invalid_config);
   EXPECT_THROW(reputation_table(std::vector<client_id>{}), fedpp::invalid_config);
   EXPECT_THROW(reputation_table(std::vector<client_id>{7, 3, 7}), fedpp::invalid_config);
 }
@@ -469,9 +481,10 @@ TEST(IncentivesReputation, ExplicitIdsAndObserveRound) {
   EXPECT_EQ(t.position_of(19), std::optional<std::size_t>(2));
   EXPECT_EQ(t.position_of(20), std::nullopt);
   EXPECT_EQ(t.id_at(0), 40u);
-  const std::vector<float> mean{1, 1, 0}, honest{2, 1.5f, 0.2f}, zero{0, 0, 0}, flipped{-1, -1, 0}, nan{1, std::nanf(""), 0},
-      wrong{1, 1};
-  const std::vector<round_update<float>> u{{40, honest, 10}, {7, zero, 10}, {19, flipped, 10}, {3, nan, 10}, {25, wrong, 10}};
+  const std::vector<float> mean{1, 1, 0}, honest{2, 1.5f, 0.2f}, zero{0, 0, 0}, flipped{-1, -1, 0},
+      nan{1, std::nanf(""), 0}, wrong{1, 1};
+  const std::vector<round_update<float>> u{
+      {40, honest, 10}, {7, zero, 10}, {19, flipped, 10}, {3, nan, 10}, {25, wrong, 10}};
   const auto verdicts = t.observe_round<float>(6, u, mean);
   for (const auto v : verdicts) EXPECT_EQ(v, reputation_verdict::accepted);
   EXPECT_NEAR(t.score(40), agreement<float>(honest, mean), 1e-12);
@@ -514,7 +527,7 @@ TEST(IncentivesReputation, ReportQualityAndQualityWeightedEvidence) {
   EXPECT_EQ(v[0], reputation_verdict::accepted);
   EXPECT_EQ(v[1], reputation_verdict::accepted);
   EXPECT_EQ(v[2], reputation_verdict::bad_evidence);
-  EXPECT_NEAR(t.score(0), 0.5, 1e-12);              // cos 1 × q 0.5
+  EXPECT_NEAR(t.score(0), 0.5, 1e-12);               // cos 1 × q 0.5
   EXPECT_NEAR(t.score(1), 1 / std::sqrt(2.0), 1e-7); // cos 45° × q 1
   EXPECT_EQ(t.score(2), 0.5);                        // refused: unchanged
   EXPECT_EQ(t.observations(2), 0u);
@@ -636,8 +649,10 @@ struct toy_trainer {
                                          const fedpp::round_config&) const {
     auto model = fedpp::flat_model<float>::copy_of(global);
     for (float& x : model.span()) {
-      if (id == 5) x = std::numeric_limits<float>::quiet_NaN();
-      else if (id < 5) x += 0.5f * (1.0f - x) + 0.01f * float(id);
+      if (id == 5)
+        x = std::numeric_limits<float>::quiet_NaN();
+      else if (id < 5)
+        x += 0.5f * (1.0f - x) + 0.01f * float(id);
     }
     return {std::move(model), fedpp::update_kind::weights, 10.0 + double(id), {}};
   }
@@ -652,17 +667,18 @@ TEST(IncentivesServer, RecorderAndReputationSamplerInsideTheRound) {
   const auto record = recorder.record;
   fedpp::server_options options;
   options.seed = 3;
-  fedpp::server<float, reputation_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>, fedpp::wall_clock_availability,
-                update_recorder<float>>
-      server(fedpp::flat_model<float>(toy_layout()), reputation_sampler(table, 4, 0.05), {}, options, {}, recorder);
+  fedpp::server<float, reputation_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>,
+                fedpp::wall_clock_availability, update_recorder<float>>
+      server(fedpp::flat_model<float>(toy_layout()), reputation_sampler(table, 4, 0.05), {}, options, {},
+             recorder);
   std::map<client_id, int> picked;
   for (int r = 0; r < 30; ++r) {
     const std::vector<float> before(server.model().span().begin(), server.model().span().end());
     const auto m = server.run_round(federation.server_endpoint());
     ASSERT_EQ(record->round, std::uint64_t(r));
     for (const client_id c : record->recipients) ++picked[c];
-    const bool nan_sampled =
-        std::find(record->recipients.begin(), record->recipients.end(), client_id{5}) != record->recipients.end();
+    const bool nan_sampled = std::find(record->recipients.begin(), record->recipients.end(), client_id{5}) !=
+                             record->recipients.end();
     EXPECT_EQ(record->refused.size(), nan_sampled ? 1u : 0u);
     EXPECT_EQ(record->clients.size(), m.reported);
     const auto updates = record->updates();

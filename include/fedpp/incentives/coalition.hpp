@@ -47,7 +47,8 @@ public:
   /// The coalition whose members are the set bits of `mask` (players ≤ 64); throws
   /// invalid_config when `mask` names a player ≥ players.
   [[nodiscard]] static coalition from_mask(std::size_t players, std::uint64_t mask) {
-    if (players > 64) throw invalid_config("coalition::from_mask: " + std::to_string(players) + " players exceed 64");
+    if (players > 64)
+      throw invalid_config("coalition::from_mask: " + std::to_string(players) + " players exceed 64");
     if (players < 64 && (mask >> players) != 0)
       throw invalid_config("coalition::from_mask: the mask names a player >= " + std::to_string(players));
     coalition c(players);
@@ -109,7 +110,8 @@ public:
   }
   /// The members as a 64-bit mask; throws invalid_config when players() > 64.
   [[nodiscard]] std::uint64_t mask() const {
-    if (players_ > 64) throw invalid_config("coalition::mask: " + std::to_string(players_) + " players exceed 64");
+    if (players_ > 64)
+      throw invalid_config("coalition::mask: " + std::to_string(players_) + " players exceed 64");
     return words_.empty() ? 0 : words_[0];
   }
   /// "{0, 2, 5}": for messages.
@@ -137,7 +139,8 @@ public:
 private:
   void check(std::size_t i) const {
     if (i >= players_)
-      throw invalid_config("coalition: player " + std::to_string(i) + " is not below " + std::to_string(players_));
+      throw invalid_config("coalition: player " + std::to_string(i) + " is not below " +
+                           std::to_string(players_));
   }
   std::size_t players_;
   std::vector<std::uint64_t> words_;
@@ -147,7 +150,8 @@ private:
 template <class U>
 concept coalition_utility = requires(U& u, const coalition& c) {
   { u(c) } -> std::convertible_to<double>;
-} || requires(U& u, std::span<const std::size_t> ids) {
+}
+|| requires(U& u, std::span<const std::size_t> ids) {
   { u(ids) } -> std::convertible_to<double>;
 };
 
@@ -155,14 +159,17 @@ concept coalition_utility = requires(U& u, const coalition& c) {
 template <coalition_utility U>
 [[nodiscard]] double evaluate_utility(U& u, const coalition& c) {
   double v = 0;
-  if constexpr (requires { { u(c) } -> std::convertible_to<double>; }) {
+  if constexpr (requires {
+                  { u(c) } -> std::convertible_to<double>;
+                }) {
     v = static_cast<double>(u(c));
   } else {
     const std::vector<std::size_t> ids = c.members();
     v = static_cast<double>(u(std::span<const std::size_t>(ids)));
   }
   if (!std::isfinite(v))
-    throw invalid_config("coalition utility: v(" + c.to_string() + ") = " + std::to_string(v) + " is not finite");
+    throw invalid_config("coalition utility: v(" + c.to_string() + ") = " + std::to_string(v) +
+                         " is not finite");
   return v;
 }
 

@@ -71,15 +71,16 @@ struct gtg_options {
 
   /// Throws invalid_config naming the bad field.
   void validate() const {
-    for (const auto& [name, value] : {std::pair{"round_tolerance", round_tolerance}, std::pair{"tolerance", tolerance},
-                                      std::pair{"convergence_tolerance", convergence_tolerance}})
+    for (const auto& [name, value] :
+         {std::pair{"round_tolerance", round_tolerance}, std::pair{"tolerance", tolerance},
+          std::pair{"convergence_tolerance", convergence_tolerance}})
       if (!(std::isfinite(value) && value >= 0))
         throw invalid_config(std::string("gtg_options: ") + name + " = " + std::to_string(value) +
                              " must be finite and >= 0");
     if (min_batches == 0) throw invalid_config("gtg_options: min_batches must be >= 1");
     if (max_batches < min_batches)
-      throw invalid_config("gtg_options: max_batches " + std::to_string(max_batches) + " is below min_batches " +
-                           std::to_string(min_batches));
+      throw invalid_config("gtg_options: max_batches " + std::to_string(max_batches) +
+                           " is below min_batches " + std::to_string(min_batches));
     if (max_cached == 0) throw invalid_config("gtg_options: max_cached must be >= 1");
   }
 };
@@ -127,9 +128,9 @@ template <coalition_utility U>
 /// One client's report of a round, as the contribution methods see it (views, not copies).
 template <element_type T>
 struct round_update {
-  client_id client = 0;       ///< who sent it
-  std::span<const T> delta;   ///< w_k − M_t
-  double weight = 1;          ///< examples (FedAvg's weight)
+  client_id client = 0;     ///< who sent it
+  std::span<const T> delta; ///< w_k − M_t
+  double weight = 1;        ///< examples (FedAvg's weight)
 };
 
 /// Throws rejected_update naming the first bad update of `updates` against a model of `size`
@@ -160,15 +161,17 @@ void check_round_updates(std::span<const round_update<T>> updates, std::size_t s
 /// outlive it) and O(D) scratch: a double running sum and one model of T.
 template <element_type T, class ModelUtility>
 requires std::invocable<ModelUtility&, std::span<const T>> &&
-         std::convertible_to<std::invoke_result_t<ModelUtility&, std::span<const T>>, double>
-class reconstruction_utility {
+    std::convertible_to < std::invoke_result_t<ModelUtility&, std::span<const T>>,
+double > class reconstruction_utility {
 public:
   /// Checks the updates (check_round_updates: rejected_update naming the client) and that there is
   /// at least one (invalid_config).
-  reconstruction_utility(std::span<const T> global, std::span<const round_update<T>> updates, ModelUtility model_utility)
+  reconstruction_utility(std::span<const T> global, std::span<const round_update<T>> updates,
+                         ModelUtility model_utility)
       : global_(global), updates_(updates.begin(), updates.end()), score_(std::move(model_utility)),
         sum_(global.size(), 0.0), members_(updates.size()), model_(global.size()) {
-    if (updates.empty()) throw invalid_config("reconstruction_utility: a round without updates has no players");
+    if (updates.empty())
+      throw invalid_config("reconstruction_utility: a round without updates has no players");
     check_round_updates<T>(updates, global.size());
   }
 
@@ -215,7 +218,8 @@ private:
 /// V, a callable from the model (std::span<const T>) to a finite double. Throws rejected_update for
 /// a bad update (nothing computed), invalid_config for bad options, no updates or a non-finite V.
 template <element_type T, class ModelUtility>
-[[nodiscard]] contribution_result gtg_shapley_round(std::span<const T> global, std::span<const round_update<T>> updates,
+[[nodiscard]] contribution_result gtg_shapley_round(std::span<const T> global,
+                                                    std::span<const round_update<T>> updates,
                                                     ModelUtility score, const gtg_options& options = {}) {
   options.validate();
   reconstruction_utility<T, ModelUtility> v(global, updates, std::move(score));

@@ -29,7 +29,8 @@ template <coalition_utility U>
   r.full_utility = evaluate_utility(v, all);
   r.empty_utility = evaluate_utility(v, coalition(players));
   r.values.resize(players);
-  for (std::size_t i = 0; i < players; ++i) r.values[i] = r.full_utility - evaluate_utility(v, all.without(i));
+  for (std::size_t i = 0; i < players; ++i)
+    r.values[i] = r.full_utility - evaluate_utility(v, all.without(i));
   r.utility_evaluations = players + 2;
   return r;
 }

@@ -37,7 +37,8 @@
 /// A refused observation changes nothing; the verdict says why.
 ///
 /// Memory: 16 bytes per client (score 8, observations 4, last observed round 4), plus 24 per client
-/// for an explicit id list (the id, and the sorted (id, position) lookup). Rounds above 2^32 − 2 saturate the stored round.
+/// for an explicit id list (the id, and the sorted (id, position) lookup). Rounds above 2^32 − 2 saturate the
+/// stored round.
 #pragma once
 
 #include "fedpp/error.hpp"
@@ -89,8 +90,8 @@ enum class reputation_verdict : std::uint8_t {
 template <element_type T>
 [[nodiscard]] double agreement(std::span<const T> x, std::span<const T> y) {
   if (x.size() != y.size())
-    throw invalid_config("agreement: vectors of " + std::to_string(x.size()) + " and " + std::to_string(y.size()) +
-                         " elements");
+    throw invalid_config("agreement: vectors of " + std::to_string(x.size()) + " and " +
+                         std::to_string(y.size()) + " elements");
   const double xx = kernels::squared_norm(x), yy = kernels::squared_norm(y);
   if (xx == 0 || yy == 0) return 0;
   return std::clamp(kernels::dot(x, y) / (std::sqrt(xx) * std::sqrt(yy)), -1.0, 1.0);
@@ -145,10 +146,13 @@ public:
   /// Number of clients.
   [[nodiscard]] std::size_t size() const noexcept { return state_.size(); }
   /// The client at position p (< size()).
-  [[nodiscard]] client_id id_at(std::size_t p) const noexcept { return ids_.empty() ? static_cast<client_id>(p) : ids_[p]; }
+  [[nodiscard]] client_id id_at(std::size_t p) const noexcept {
+    return ids_.empty() ? static_cast<client_id>(p) : ids_[p];
+  }
   /// The position of client c, or nullopt when it is not in the table.
   [[nodiscard]] std::optional<std::size_t> position_of(client_id c) const noexcept {
-    if (ids_.empty()) return c < state_.size() ? std::optional<std::size_t>(static_cast<std::size_t>(c)) : std::nullopt;
+    if (ids_.empty())
+      return c < state_.size() ? std::optional<std::size_t>(static_cast<std::size_t>(c)) : std::nullopt;
     const auto it = std::lower_bound(index_.begin(), index_.end(), std::pair<client_id, std::uint32_t>{c, 0});
     if (it == index_.end() || it->first != c) return std::nullopt;
     return it->second;
@@ -195,7 +199,8 @@ public:
   /// neither empty nor one value per update; returns one verdict per update.
   template <element_type T>
   std::vector<reputation_verdict> observe_round(std::uint64_t round, std::span<const round_update<T>> updates,
-                                                std::span<const T> aggregate, std::span<const double> quality = {}) {
+                                                std::span<const T> aggregate,
+                                                std::span<const double> quality = {}) {
     if (aggregate.empty()) throw invalid_config("reputation_table::observe_round: an empty aggregate");
     if (!kernels::all_finite(aggregate))
       throw invalid_config("reputation_table::observe_round: the aggregate holds NaN or Inf");
@@ -208,11 +213,13 @@ public:
       const auto& u = updates[k];
       const double q = quality.empty() ? 1.0 : quality[k];
       if (!(std::isfinite(q) && q >= 0 && q <= 1)) {
-        verdicts.push_back(position_of(u.client) ? reputation_verdict::bad_evidence : reputation_verdict::unknown_client);
+        verdicts.push_back(position_of(u.client) ? reputation_verdict::bad_evidence
+                                                 : reputation_verdict::unknown_client);
         continue;
       }
       const bool usable = u.delta.size() == aggregate.size() && kernels::all_finite(u.delta);
-      verdicts.push_back(observe(u.client, round, usable ? std::max(0.0, agreement(u.delta, aggregate)) * q : 0.0));
+      verdicts.push_back(
+          observe(u.client, round, usable ? std::max(0.0, agreement(u.delta, aggregate)) * q : 0.0));
     }
     return verdicts;
   }
@@ -241,8 +248,8 @@ private:
 
   reputation_options options_;
   std::vector<entry> state_;
-  std::vector<client_id> ids_;                               // empty: the implicit ids 0..N−1
-  std::vector<std::pair<client_id, std::uint32_t>> index_;   // (id, position), sorted by id
+  std::vector<client_id> ids_;                             // empty: the implicit ids 0..N−1
+  std::vector<std::pair<client_id, std::uint32_t>> index_; // (id, position), sorted by id
 };
 
 } // namespace fedpp::incentives

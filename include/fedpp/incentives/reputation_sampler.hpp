@@ -48,8 +48,8 @@ public:
     if (!table_) throw invalid_config("reputation_sampler: no reputation table");
     const std::size_t n = table_->size();
     if (m == 0 || m > n)
-      throw invalid_config("reputation_sampler: sample size m = " + std::to_string(m) + " must be in [1, N] with N = " +
-                           std::to_string(n));
+      throw invalid_config("reputation_sampler: sample size m = " + std::to_string(m) +
+                           " must be in [1, N] with N = " + std::to_string(n));
     if (!(std::isfinite(floor) && floor > 0 && floor <= 1))
       throw invalid_config("reputation_sampler: floor " + std::to_string(floor) + " must be in (0, 1]");
     if (!base.empty()) {
@@ -58,8 +58,9 @@ public:
                              std::to_string(n) + " clients");
       for (std::size_t p = 0; p < n; ++p)
         if (!(std::isfinite(base[p]) && base[p] > 0))
-          throw invalid_config("reputation_sampler: client " + std::to_string(table_->id_at(p)) + " has base weight " +
-                               std::to_string(base[p]) + "; weights must be finite and > 0");
+          throw invalid_config("reputation_sampler: client " + std::to_string(table_->id_at(p)) +
+                               " has base weight " + std::to_string(base[p]) +
+                               "; weights must be finite and > 0");
       base_ = std::make_shared<const std::vector<double>>(std::move(base));
     }
   }
@@ -93,8 +94,8 @@ public:
   /// The same table, floor and base weights, k clients a round; throws invalid_config unless 0 < k ≤ N.
   [[nodiscard]] reputation_sampler with_sample_size(std::size_t k) const {
     if (k == 0 || k > table_->size())
-      throw invalid_config("reputation_sampler: sample size m = " + std::to_string(k) + " must be in [1, N] with N = " +
-                           std::to_string(table_->size()));
+      throw invalid_config("reputation_sampler: sample size m = " + std::to_string(k) +
+                           " must be in [1, N] with N = " + std::to_string(table_->size()));
     reputation_sampler copy = *this;
     copy.m_ = k;
     return copy;

@@ -38,7 +38,8 @@ struct reward_allocation {
 
 /// Splits `budget` (finite, ≥ 0) in proportion to the positive parts of `contributions` (each
 /// finite). Throws invalid_config for an empty list, a non-finite contribution or a bad budget.
-[[nodiscard]] inline reward_allocation allocate_rewards(std::span<const double> contributions, double budget) {
+[[nodiscard]] inline reward_allocation allocate_rewards(std::span<const double> contributions,
+                                                        double budget) {
   if (contributions.empty()) throw invalid_config("allocate_rewards: no contributions");
   if (!(std::isfinite(budget) && budget >= 0))
     throw invalid_config("allocate_rewards: budget " + std::to_string(budget) + " must be finite and >= 0");

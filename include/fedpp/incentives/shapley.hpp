@@ -61,7 +61,8 @@ template <coalition_utility U>
   const std::size_t n = players;
   const std::uint64_t count = std::uint64_t{1} << n;
   std::vector<double> values(count);
-  for (std::uint64_t mask = 0; mask < count; ++mask) values[mask] = evaluate_utility(v, coalition::from_mask(n, mask));
+  for (std::uint64_t mask = 0; mask < count; ++mask)
+    values[mask] = evaluate_utility(v, coalition::from_mask(n, mask));
   // weight[s] = s!(n−s−1)!/n! = 1 / (n · C(n−1, s))
   std::vector<double> weight(n);
   double binom = 1; // C(n−1, s)
@@ -86,22 +87,22 @@ template <coalition_utility U>
 
 /// Settings of permutation_shapley (see the file comment).
 struct permutation_options {
-  std::size_t permutations = 1000;    ///< orderings to scan at most, ≥ 1
-  double truncation_tolerance = 0;    ///< TMC: ≥ 0, absolute (0: no truncation, plain Monte Carlo)
-  double convergence_tolerance = 0;   ///< ≥ 0: stop early below this mean relative change (0: off)
+  std::size_t permutations = 1000;      ///< orderings to scan at most, ≥ 1
+  double truncation_tolerance = 0;      ///< TMC: ≥ 0, absolute (0: no truncation, plain Monte Carlo)
+  double convergence_tolerance = 0;     ///< ≥ 0: stop early below this mean relative change (0: off)
   std::size_t convergence_window = 100; ///< orderings between convergence checks, ≥ 1
-  std::uint64_t seed = 0;             ///< the orderings' generator
+  std::uint64_t seed = 0;               ///< the orderings' generator
   std::size_t max_cached = std::size_t{1} << 20; ///< memoized coalition values, ≥ 1
 
   /// Throws invalid_config naming the bad field.
   void validate() const {
     if (permutations == 0) throw invalid_config("permutation_options: permutations must be >= 1");
     if (!(std::isfinite(truncation_tolerance) && truncation_tolerance >= 0))
-      throw invalid_config("permutation_options: truncation_tolerance " + std::to_string(truncation_tolerance) +
-                           " must be finite and >= 0");
+      throw invalid_config("permutation_options: truncation_tolerance " +
+                           std::to_string(truncation_tolerance) + " must be finite and >= 0");
     if (!(std::isfinite(convergence_tolerance) && convergence_tolerance >= 0))
-      throw invalid_config("permutation_options: convergence_tolerance " + std::to_string(convergence_tolerance) +
-                           " must be finite and >= 0");
+      throw invalid_config("permutation_options: convergence_tolerance " +
+                           std::to_string(convergence_tolerance) + " must be finite and >= 0");
     if (convergence_window == 0) throw invalid_config("permutation_options: convergence_window must be >= 1");
     if (max_cached == 0) throw invalid_config("permutation_options: max_cached must be >= 1");
   }
@@ -180,7 +181,8 @@ template <coalition_utility U>
     if (options.convergence_tolerance > 0 && r.permutations % options.convergence_window == 0) {
       for (std::size_t i = 0; i < players; ++i) estimate[i] = sum[i] / static_cast<double>(r.permutations);
       const bool first_check = r.permutations == options.convergence_window;
-      if (!first_check && detail::mean_relative_change(estimate, checked) < options.convergence_tolerance) break;
+      if (!first_check && detail::mean_relative_change(estimate, checked) < options.convergence_tolerance)
+        break;
       checked = estimate;
     }
   }

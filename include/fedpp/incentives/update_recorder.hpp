@@ -39,14 +39,14 @@ namespace fedpp::incentives {
 /// One round as update_recorder saw it.
 template <element_type T>
 struct round_record {
-  std::uint64_t round = 0;                 ///< the server's round index
-  std::vector<client_id> recipients;       ///< asked to train
-  std::vector<client_id> clients;          ///< recorded reports, in arrival order
-  std::vector<double> weights;             ///< their weights
-  std::vector<std::vector<T>> deltas;      ///< their deltas
-  std::vector<client_id> refused;          ///< reports with NaN/Inf (refused by the aggregator too)
-  std::size_t not_recorded = 0;            ///< reports beyond max_updates
-  std::vector<T> aggregate;                ///< the mean delta applied (empty: the round failed)
+  std::uint64_t round = 0;            ///< the server's round index
+  std::vector<client_id> recipients;  ///< asked to train
+  std::vector<client_id> clients;     ///< recorded reports, in arrival order
+  std::vector<double> weights;        ///< their weights
+  std::vector<std::vector<T>> deltas; ///< their deltas
+  std::vector<client_id> refused;     ///< reports with NaN/Inf (refused by the aggregator too)
+  std::size_t not_recorded = 0;       ///< reports beyond max_updates
+  std::vector<T> aggregate;           ///< the mean delta applied (empty: the round failed)
 
   /// Views of the recorded reports, for gtg_shapley_round and observe_round (valid while the
   /// record is unchanged).
