@@ -94,6 +94,13 @@
 #include "fedpp/distillation/proxy_set.hpp"
 #include "fedpp/distillation/soft_targets.hpp"
 
+// Federated GANs: G and D on one flat vector, local training, per-network aggregation plan,
+// instability monitors (the Fréchet distance, gan/frechet.hpp, needs fedpp::eigen)
+#include "fedpp/gan/gan_models.hpp"
+#include "fedpp/gan/gan_plan.hpp"
+#include "fedpp/gan/gan_trainer.hpp"
+#include "fedpp/gan/mode_collapse.hpp"
+
 // Contribution evaluation, reputation and rewards (Shapley, TMC, GTG-Shapley, leave-one-out)
 #include "fedpp/incentives/coalition.hpp"
 #include "fedpp/incentives/gtg_shapley.hpp"
