@@ -18,7 +18,7 @@
 /// Threat model (docs/vertical_split_nn.md): semi-honest parties. The label holder learns every
 /// feature party's cut-layer activations (which leak information about its features and can be
 /// inverted in part); a feature party learns the gradients w.r.t. its activations (which leak
-/// labels: Li et al. 2022). Neither sees the other's raw features, labels or parameters.
+/// labels: Li et al. 2021). Neither sees the other's raw features, labels or parameters.
 #pragma once
 
 #include "fedpp/vertical/split_nn_config.hpp"

@@ -16,7 +16,7 @@
 /// Gradients: row i of the gradient the label holder returns is (1/n)·g_i, with g_i the gradient
 /// of example i's own loss w.r.t. its activations. g_i is clipped to ‖g_i‖ ≤ C_g and
 /// N(0, (σ_g C_g)²) noise is added to g_i, i.e. N(0, (σ_g C_g / n)²) to the sent row. This blunts
-/// the label leakage of returned gradients (Li et al. 2022, "Label leakage and protection in
+/// the label leakage of returned gradients (Li et al. 2021, "Label leakage and protection in
 /// two-party split learning") at an accuracy cost; it is again per release, not an end-to-end ε.
 #pragma once
 

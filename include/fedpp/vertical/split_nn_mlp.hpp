@@ -4,6 +4,7 @@
 /// parameter vector laid out as PyTorch's Linear ("<prefix>fc<l>.weight" [w_l, w_{l−1}] row-major,
 /// "<prefix>fc<l>.bias" [w_l]). Forward and backward run on the simulation models' dense kernels
 /// (simulation/detail/dense_kernels.hpp: run-time AVX2 / AVX-512 choice), in float or double.
+/// Also split_nn_rows, a party's feature rows (row i = aligned example i).
 #pragma once
 
 #include "fedpp/error.hpp"
