@@ -33,6 +33,16 @@ if(FEDPP_BUILD_TESTS AND TARGET 17_privacy_audit)
                        example_17_privacy_audit_backdoor example_17_privacy_audit_audit example_17_privacy_audit_broken
                        PROPERTIES LABELS example TIMEOUT 300)
 endif()
+# Example 19 (federated GAN): a tiny conditional run on 2,000 images under Dir(0.5), both GANs,
+# Frechet distances, collapse checks, TSTR and PNG grids.
+if(FEDPP_BUILD_TESTS AND TARGET 19_federated_gan)
+  add_test(NAME example_19_federated_gan_smoke
+           COMMAND 19_federated_gan --rounds 2 --clients 4 --partition dirichlet --alpha 0.5 --conditional
+                   --train-subset 2000 --eval-every 1 --eval-samples 300 --classifier-epochs 1 --hidden 32
+                   --tstr-samples 500 --png-dir "${CMAKE_CURRENT_BINARY_DIR}/example_19_png")
+  set_tests_properties(example_19_federated_gan_smoke PROPERTIES LABELS example TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "Frechet distance after 2 rounds: federated [0-9.]+, central [0-9.]+.*train on synthetic, test on real")
+endif()
 # CTest runs every example with short settings (label: example), so documented examples keep working.
 if(FEDPP_BUILD_TESTS)
   add_test(NAME example_01_fedavg_in_process COMMAND 01_fedavg_in_process)
