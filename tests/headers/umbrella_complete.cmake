@@ -1,6 +1,7 @@
 cmake_minimum_required(VERSION 3.20)
 # cmake -DSOURCE_DIR=<repo> -P umbrella_complete.cmake: fails when a core header (one that needs no
 # optional component: not secagg/, simulation/, vertical/psi*, vertical/paillier*, vertical/bigint.hpp,
+# vertical/hetero_lr*, vertical/ftl*,
 # transport/mpi*, tensor/eigen.hpp, gan/frechet.hpp, tensor/xtensor.hpp, nor a detail/ header) is not included by
 # include/fedpp/fedpp.hpp, or when fedpp.hpp includes a header that does not exist or belongs to an
 # optional component.
@@ -14,7 +15,7 @@ endforeach()
 set(problems "")
 foreach(h IN LISTS headers)
   if(h MATCHES "/detail/" OR h MATCHES "^fedpp/(secagg|simulation)/" OR h MATCHES "^fedpp/transport/mpi"
-     OR h MATCHES "^fedpp/vertical/(psi|paillier|bigint)"
+     OR h MATCHES "^fedpp/vertical/(psi|paillier|bigint|hetero_lr|ftl)"
      OR h STREQUAL "fedpp/tensor/eigen.hpp" OR h STREQUAL "fedpp/gan/frechet.hpp" OR h STREQUAL "fedpp/tensor/xtensor.hpp" OR h STREQUAL "fedpp/fedpp.hpp")
     if(h IN_LIST included)
       list(APPEND problems "fedpp.hpp includes ${h}, which is internal or needs an optional component")
