@@ -124,3 +124,10 @@ endif()
 if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/vertical.cmake")
   include("${CMAKE_CURRENT_SOURCE_DIR}/vertical.cmake")
 endif()
+# Example 20 (PSI + vertical logistic regression with Paillier): a short run with a small key;
+# exits 1 unless PSI's alignment is right and the vertical model is within 1 point of the central one.
+if(FEDPP_BUILD_TESTS AND TARGET 20_vertical_lr AND EXISTS "/usr/lib/python3/dist-packages/sklearn/datasets/data/breast_cancer.csv")
+  add_test(NAME example_20_vertical_lr_smoke COMMAND 20_vertical_lr --key-bits 256 --epochs 2 --extra 5)
+  set_tests_properties(example_20_vertical_lr_smoke PROPERTIES LABELS example TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "within 1 point of the central model")
+endif()

@@ -10,6 +10,7 @@ packages=(
   libgmp-dev                                     # Paillier encryption (fedpp::paillier)
   openmpi-bin libopenmpi-dev                     # MPI transport (fedpp::mpi)
   zlib1g-dev dataset-fashion-mnist               # the Fashion-MNIST simulation
+  python3-sklearn                                # breast_cancer.csv for vertical LR (example 20)
   python3-numpy gnuplot-nox                      # benchmark peer, metric plots
   libcli11-dev                                   # fedpp-privacy's flag parsing (CLI11)
   clang-format clang-tidy

@@ -430,6 +430,19 @@ public:
     return out;
   }
 
+  /// b + X·w_g for every row of `x` (the guest's columns of rows it did not train on).
+  [[nodiscard]] std::vector<double> partial_wx(const hetero_lr_features& x) const {
+    x.validate("hetero_lr_guest::partial_wx");
+    if (x.columns != f_.columns) throw invalid_config("hetero_lr guest: rows of another column count");
+    std::vector<double> out(x.rows);
+    for (std::size_t i = 0; i < x.rows; ++i) {
+      double wx = b_;
+      for (std::size_t j = 0; j < f_.columns; ++j) wx += w_[j] * x.row(i)[j];
+      out[i] = wx;
+    }
+    return out;
+  }
+
 private:
   void check_host(std::size_t h) const {
     if (h >= hosts_) throw invalid_config("hetero_lr guest: host index " + std::to_string(h) + " of " + std::to_string(hosts_));
@@ -612,8 +625,19 @@ public:
   /// The loss the guest reported last.
   [[nodiscard]] double last_loss() const noexcept { return last_loss_; }
 
+  /// The rows prediction requests name from now on (default: the training rows), e.g. the
+  /// aligned test rows. Throws invalid_config for another column count or a non-finite value.
+  void set_prediction_features(hetero_lr_features x) {
+    x.validate("hetero_lr_host::set_prediction_features");
+    if (x.columns != f_.columns)
+      throw invalid_config("hetero_lr_host: prediction rows of " + std::to_string(x.columns) + " columns, trained on " +
+                           std::to_string(f_.columns));
+    predict_ = std::move(x);
+  }
+
   /// wx_h for the rows the guest names (each < rows, at most max_rows of them).
   [[nodiscard]] message on_predict_rows(const wire::decoded_message& d, endpoint_id self, std::size_t max_rows) const {
+    const hetero_lr_features& f = predict_ ? *predict_ : f_;
     const auto p = detail::hlr_expect(d, hetero_lr_tag::predict_rows, o_.session, "hetero_lr host");
     vertical::detail::byte_reader r(p, "hetero_lr predict rows");
     const std::uint64_t count = r.u64();
@@ -622,9 +646,9 @@ public:
     std::vector<double> wx(count);
     for (auto& v : wx) {
       const std::uint64_t row = r.u64();
-      if (row >= f_.rows) r.fail("names row " + std::to_string(row) + " of " + std::to_string(f_.rows));
+      if (row >= f.rows) r.fail("names row " + std::to_string(row) + " of " + std::to_string(f.rows));
       double s = 0;
-      for (std::size_t j = 0; j < f_.columns; ++j) s += w_[j] * f_.row(row)[j];
+      for (std::size_t j = 0; j < f.columns; ++j) s += w_[j] * f.row(row)[j];
       v = s;
     }
     r.finish();
@@ -635,6 +659,7 @@ private:
   std::span<const std::size_t> current_batch() const { return sched_.batch(order_, step_ % sched_.batches()); }
 
   hetero_lr_features f_;
+  std::optional<hetero_lr_features> predict_;
   hetero_lr_options o_;
   random_source rng_;
   hetero_lr_schedule sched_;
@@ -732,25 +757,42 @@ void run_hetero_lr_host(T& t, endpoint_id guest, hetero_lr_host& h, const pailli
   }
 }
 
-/// The guest asks every host for wx_h on `rows` (row indices of the aligned data) and returns
-/// P(y = 1) = σ(b + X_g·w_g + Σ_h wx_h) per row.
+namespace detail {
 template <transport T>
-std::vector<double> hetero_lr_predict(T& t, std::span<const endpoint_id> hosts, const hetero_lr_guest& g,
-                                      std::span<const std::size_t> rows) {
-  std::vector<double> wx = g.partial_wx(rows);
+std::vector<double> hlr_predict(T& t, std::span<const endpoint_id> hosts, const hetero_lr_guest& g,
+                                std::span<const std::size_t> rows, std::vector<double> wx) {
   vertical::detail::byte_writer w;
   w.u64(rows.size());
   for (std::size_t r : rows) w.u64(r);
-  const message req = detail::hlr_message(hetero_lr_tag::predict_rows, g.options().session, t.id(), std::move(w.bytes()));
+  const message req = hlr_message(hetero_lr_tag::predict_rows, g.options().session, t.id(), std::move(w.bytes()));
   for (endpoint_id h : hosts) {
     t.send(h, req);
-    const auto d = detail::hlr_receive(t, h, g.options().timeout, "hetero_lr guest");
-    const auto p = detail::hlr_expect(d, hetero_lr_tag::predict_wx, g.options().session, "hetero_lr guest");
-    const auto part = detail::hlr_read_doubles(p, rows.size(), g.options().max_abs_value, "hetero_lr predicted wx");
+    const auto d = hlr_receive(t, h, g.options().timeout, "hetero_lr guest");
+    const auto p = hlr_expect(d, hetero_lr_tag::predict_wx, g.options().session, "hetero_lr guest");
+    const auto part = hlr_read_doubles(p, rows.size(), g.options().max_abs_value, "hetero_lr predicted wx");
     for (std::size_t k = 0; k < rows.size(); ++k) wx[k] += part[k];
   }
   for (auto& v : wx) v = 1.0 / (1.0 + std::exp(-v));
   return wx;
+}
+} // namespace detail
+
+/// The guest asks every host for wx_h on `rows` (row indices of the training rows) and returns
+/// P(y = 1) = σ(b + X_g·w_g + Σ_h wx_h) per row. Each host learns which rows were asked for.
+template <transport T>
+std::vector<double> hetero_lr_predict(T& t, std::span<const endpoint_id> hosts, const hetero_lr_guest& g,
+                                      std::span<const std::size_t> rows) {
+  return detail::hlr_predict(t, hosts, g, rows, g.partial_wx(rows));
+}
+
+/// Prediction on other aligned rows: `x` holds the guest's columns of them, and every host set
+/// the same rows, in the same order, with set_prediction_features.
+template <transport T>
+std::vector<double> hetero_lr_predict(T& t, std::span<const endpoint_id> hosts, const hetero_lr_guest& g,
+                                      const hetero_lr_features& x) {
+  std::vector<std::size_t> rows(x.rows);
+  std::iota(rows.begin(), rows.end(), std::size_t{0});
+  return detail::hlr_predict(t, hosts, g, rows, g.partial_wx(x));
 }
 
 /// Tells every host the session is over.
