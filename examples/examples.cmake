@@ -131,3 +131,14 @@ if(FEDPP_BUILD_TESTS AND TARGET 20_vertical_lr AND EXISTS "/usr/lib/python3/dist
   set_tests_properties(example_20_vertical_lr_smoke PROPERTIES LABELS example TIMEOUT 120
                        PASS_REGULAR_EXPRESSION "within 1 point of the central model")
 endif()
+# Example 21 (federated transfer learning on Fashion-MNIST halves): a tiny plaintext run and a tiny
+# Paillier run with small keys.
+if(FEDPP_BUILD_TESTS AND TARGET 21_transfer_learning)
+  add_test(NAME example_21_transfer_learning_plaintext
+           COMMAND 21_transfer_learning --a-rows 300 --b-rows 200 --overlap 50 --hidden 8 --dim 4 --steps 5)
+  add_test(NAME example_21_transfer_learning_paillier
+           COMMAND 21_transfer_learning --mode paillier --key-bits 256 --a-rows 60 --b-rows 40 --overlap 10 --hidden 4
+                   --dim 3 --steps 1 --eval-rows 5)
+  set_tests_properties(example_21_transfer_learning_plaintext example_21_transfer_learning_paillier PROPERTIES
+                       LABELS example TIMEOUT 120 PASS_REGULAR_EXPRESSION "accuracy on B's")
+endif()

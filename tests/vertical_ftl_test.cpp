@@ -94,7 +94,7 @@ double reference_loss(const setup& s, const std::vector<double>& ta, const std::
   const auto ub_span = nb.forward(tb, s.xb.rows, s.xb.x.data(), 5, wb);
   const std::vector<double> ub(ub_span.begin(), ub_span.end());
   const std::size_t K = 3, d = 3, n = s.ov_a.size();
-  auto y = [&](std::size_t row, std::size_t c) { return s.labels[row] == static_cast<int>(c) ? 1.0 : -1.0; };
+  auto y = [&](std::size_t row, std::size_t c) { return s.labels[row] == static_cast<int>(c) ? 1.0 : -0.5; }; // −1/(K−1)
   std::vector<double> phi(K * d, 0.0);
   for (std::size_t i = 0; i < 12; ++i)
     for (std::size_t c = 0; c < K; ++c)

@@ -6,8 +6,11 @@
 /// its own network (u^A = Net_A(x^A), u^B = Net_B(x^B)); B labels its other rows through A's
 /// labels with the paper's translator φ(u^B) = Φ·u^B, Φ = (1/N_A) Σ_i y_i (u_i^A)ᵀ.
 ///
-/// Classes: the paper is binary (y ∈ {−1, +1}); here K classes one-vs-rest, y_i ∈ {−1, +1}^K (+1
-/// at the label), Φ a K × d matrix, B's prediction argmax_c φ_c(u^B). The loss on the overlap
+/// Classes: the paper is binary (y ∈ {−1, +1}); here K classes one-vs-rest with the zero-sum
+/// target coding y_ic = +1 at the label and −1/(K − 1) elsewhere (K = 2: the paper's ±1; with ±1
+/// for K > 2 every Φ_c would carry the common term −ū and training settles on scoring every class
+/// alike), Φ a K × d matrix, B's prediction argmax_c φ_c(u^B). The loss keeps the paper's Taylor
+/// form with C(y) = −y and D(y) = 1. The loss on the overlap
 /// (the paper's Taylor approximation of the logistic loss at φ = 0, its alignment loss
 /// ½‖u^A − u^B‖², weighted by γ, both averaged over the overlap) is
 ///
@@ -435,7 +438,9 @@ public:
         s_all[k] = pb.add(s_all[k], cub[j * dd + k]);
         s_pos[labels_[overlap_[j]] * dd + k] = pb.add(s_pos[labels_[overlap_[j]] * dd + k], cub[j * dd + k]);
       }
-    // Σ_j y_jc u_jk = 2 S⁺ − S_all: ∂Φ_ck = −(1/2n)(2 S⁺_ck − S_all_k) + (1/4n) Σ_l Φ_cl P_lk.
+    // Σ_j y_jc u_jk = (K/(K−1)) S⁺ − (1/(K−1)) S_all:
+    // ∂Φ_ck = −(1/2n)((K/(K−1)) S⁺_ck − (1/(K−1)) S_all_k) + (1/4n) Σ_l Φ_cl P_lk.
+    const double km1 = static_cast<double>(K - 1);
     std::vector<bigint> masks_ov, masks_phi;
     std::vector<double> plain_ov(n * dd);
     for (std::size_t j = 0; j < n; ++j)
@@ -448,8 +453,8 @@ public:
         pb, K * dd, 2 + dd,
         [&](std::size_t i, std::size_t t) {
           const std::size_t c = i / dd, k = i % dd;
-          if (t == 0) return std::pair<double, const paillier_ciphertext*>(-1.0 / nn, &s_pos[i]);
-          if (t == 1) return std::pair<double, const paillier_ciphertext*>(1.0 / (2 * nn), &s_all[k]);
+          if (t == 0) return std::pair<double, const paillier_ciphertext*>(-static_cast<double>(K) / (km1 * 2 * nn), &s_pos[i]);
+          if (t == 1) return std::pair<double, const paillier_ciphertext*>(1.0 / (km1 * 2 * nn), &s_all[k]);
           const std::size_t l = t - 2;
           return std::pair<double, const paillier_ciphertext*>(phi_[c * dd + l] / (4 * nn), &cp[l * dd + k]);
         },
@@ -510,7 +515,10 @@ public:
   }
 
 private:
-  double y_of(std::size_t row, std::size_t c) const noexcept { return labels_[row] == static_cast<int>(c) ? 1.0 : -1.0; }
+  /// The target coding: +1 at the label, −1/(K − 1) elsewhere (K = 2: the paper's ±1).
+  double y_of(std::size_t row, std::size_t c) const noexcept {
+    return labels_[row] == static_cast<int>(c) ? 1.0 : -1.0 / static_cast<double>(o_.classes - 1);
+  }
   void compute_phi() {
     const auto u = net_.forward(theta_, x_.rows, x_.x.data(), x_.width, ws_);
     const std::size_t dd = dimension(), K = o_.classes;
