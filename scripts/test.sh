@@ -5,8 +5,10 @@
 #            examples, benchmarks, tools, header checks — with warnings as errors, then the whole
 #            CTest suite on it (unit tests, examples' smoke runs, MPI, package, compile-fail tests).
 #            GCC's flow-based warnings depend on -O3 inlining, so this is the build that must be clean.
-#   asan     the library's tests at -O2 -g with assertions on, under AddressSanitizer +
-#            UndefinedBehaviorSanitizer (so FEDPP_ASSERT is exercised even though release drops it).
+#   asan     the library's tests built with clang++ at -O2 -g with assertions on, under
+#            AddressSanitizer + UndefinedBehaviorSanitizer (so FEDPP_ASSERT is exercised even though
+#            release drops it). clang compiles these instrumented tests about 2.5x faster than GCC, and
+#            the stage doubles as the second compiler's warnings-as-errors build of every test.
 #   tsan     the suites that run threads (ctest label "threads", see tests/CMakeLists.txt:
 #            orchestration, transport, the thread pool and its users) at -O2 -g with assertions on,
 #            under ThreadSanitizer; only those targets are built.
@@ -51,7 +53,7 @@ suite_asan() {
   # The library's tests only: header self-containment and package-consumer checks are
   # compile/install-only, examples and benchmarks run (or build) in the release stage.
   local dir="$root/asan"
-  configure "$dir" "${sanitized[@]}" -DFEDPP_SANITIZE=address,undefined -DFEDPP_CHECK_HEADERS=OFF \
+  configure "$dir" -DCMAKE_CXX_COMPILER=clang++ "${sanitized[@]}" -DFEDPP_SANITIZE=address,undefined -DFEDPP_CHECK_HEADERS=OFF \
     -DFEDPP_PACKAGE_TESTS=OFF -DFEDPP_BUILD_EXAMPLES=OFF -DFEDPP_BUILD_BENCHMARKS=OFF
   build "$dir"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest "$dir"

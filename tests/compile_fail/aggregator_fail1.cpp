@@ -1,5 +1,5 @@
 // Why: merge_all combines partial aggregates with merge(); a type without merge() is not an aggregator.
-// FEDPP_FAIL_REGEX: satisfaction of.*aggregator<A>
+// FEDPP_FAIL_REGEX: (satisfaction of.*aggregator<A>|does not satisfy 'aggregator')
 // FEDPP_FAIL_REGEX: a\.merge\(
 #include "fedpp/aggregation/aggregator.hpp"
 
