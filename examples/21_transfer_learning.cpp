@@ -43,6 +43,7 @@ struct settings {
   std::uint32_t steps = 300;
   double lr = 3e-3;
   double gamma = 0.01;
+  double self_weight = 1;
   double l2 = 1e-3;
   std::string mode = "plaintext";
   std::uint32_t key_bits = 1024;
@@ -124,6 +125,7 @@ int run(const settings& s) {
   ftl_options o;
   o.classes = 10;
   o.gamma = s.gamma;
+  o.self_weight = s.self_weight;
   o.l2 = s.l2;
   o.learning_rate = s.lr;
   o.mode = he ? ftl_mode::paillier : ftl_mode::plaintext;
@@ -213,6 +215,8 @@ int main(int argc, char** argv) {
   cli.count("--steps", s.steps, "training steps (each over the whole overlap)", 1U, 100000U);
   cli.real("--lr", s.lr, "Adam's step size", example_cli::within::closed(1e-6, 1));
   cli.real("--gamma", s.gamma, "weight of the alignment loss", example_cli::within::closed(0, 100));
+  cli.real("--self-weight", s.self_weight, "weight of A's own supervised term on all its rows (0: the paper's loss)",
+           example_cli::within::closed(0, 100));
   cli.real("--l2", s.l2, "L2 penalty", example_cli::within::closed(0, 1));
   cli.choice("--mode", s.mode, "how exchanged values travel", {"plaintext", "paillier"});
   cli.count("--key-bits", s.key_bits, "Paillier key size (even; --mode paillier)", 256U, 4096U);

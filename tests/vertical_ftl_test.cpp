@@ -55,6 +55,7 @@ struct setup {
     o.gamma = 0.7;
     o.l2 = 0;
     o.learning_rate = 0.01;
+    o.self_weight = 0.3;
   }
   split_nn_mlp<double> net_a() const { return split_nn_mlp<double>({4, 6, 3}); }
   split_nn_mlp<double> net_b() const { return split_nn_mlp<double>({5, 6, 3}); }
@@ -111,7 +112,15 @@ double reference_loss(const setup& s, const std::vector<double>& ta, const std::
       loss += 0.5 * s.o.gamma * diff * diff;
     }
   }
-  return loss / static_cast<double>(n);
+  loss /= static_cast<double>(n);
+  // A's own supervised term over all its rows.
+  for (std::size_t i = 0; i < 12; ++i)
+    for (std::size_t c = 0; c < K; ++c) {
+      double f = 0;
+      for (std::size_t k = 0; k < d; ++k) f += phi[c * d + k] * ua[i * d + k];
+      loss += s.o.self_weight / 12.0 * (std::log(2.0) - 0.5 * y(i, c) * f + 0.125 * f * f);
+    }
+  return loss;
 }
 
 } // namespace

@@ -99,6 +99,9 @@ struct ftl_options {
   double gamma = 1.0;          ///< γ, weight of the alignment loss
   double l2 = 1e-4;            ///< λ
   double learning_rate = 1e-3; ///< Adam's step size
+  /// α, weight of A's own supervised term (α/N_A) Σ_i Σ_c ℓ(y_ic, Φ_c·u_i^A) over all its rows,
+  /// computed by A alone (nothing exchanged). 0: the paper's loss.
+  double self_weight = 0.0;
   ftl_mode mode = ftl_mode::plaintext;
   double max_abs_value = 1e6;  ///< bound on every received or decoded value
   std::uint64_t session = 0;
@@ -111,6 +114,7 @@ struct ftl_options {
     if (!(gamma >= 0) || !std::isfinite(gamma)) bad("gamma must be finite and >= 0");
     if (!(l2 >= 0) || !std::isfinite(l2)) bad("l2 must be finite and >= 0");
     if (!(learning_rate > 0) || !std::isfinite(learning_rate)) bad("learning_rate must be finite and > 0");
+    if (!(self_weight >= 0) || !std::isfinite(self_weight)) bad("self_weight must be finite and >= 0");
     if (!(max_abs_value > 0) || !std::isfinite(max_abs_value)) bad("max_abs_value must be finite and > 0");
   }
 };
@@ -395,6 +399,25 @@ public:
         for (std::size_t c = 0; c < K; ++c) s += phi_[c * dd + k] * phi_[c * dd + l];
         m[k * dd + l] = s / (4 * nn) + (k == l ? o_.gamma / nn : 0.0);
       }
+    // A's own supervised term (local): r_ic = −½ y_ic + ¼ φ_ic with φ_i = Φ u_i^A.
+    self_u_.assign(x_.rows * dd, 0.0);
+    self_phi_.assign(K * dd, 0.0);
+    self_loss_ = 0;
+    if (o_.self_weight > 0) {
+      const double w = o_.self_weight / na;
+      for (std::size_t i = 0; i < x_.rows; ++i)
+        for (std::size_t c = 0; c < K; ++c) {
+          double phi = 0;
+          for (std::size_t k = 0; k < dd; ++k) phi += phi_[c * dd + k] * ua_[i * dd + k];
+          const double y = y_of(i, c);
+          const double rr = w * (-0.5 * y + 0.25 * phi);
+          self_loss_ += w * (std::log(2.0) - 0.5 * y * phi + 0.125 * phi * phi);
+          for (std::size_t k = 0; k < dd; ++k) {
+            self_u_[i * dd + k] += rr * phi_[c * dd + k];
+            self_phi_[c * dd + k] += rr * ua_[i * dd + k];
+          }
+        }
+    }
     detail::ftl_writer w;
     if (o_.mode == ftl_mode::plaintext) {
       // A's gradient directly from U^B and P; the loss too.
@@ -425,7 +448,7 @@ public:
       w.doubles(m);
       auto out = detail::ftl_message(ftl_tag::a_components, step_, self, w.bytes());
       apply(g_ov, g_phi);
-      loss_ = loss;
+      loss_ = loss + self_loss_;
       return out;
     }
     // Paillier: [[a]] (exp −20), [[M]] (exp −10) under A's key; A's gradients under B's key.
@@ -530,11 +553,13 @@ private:
   /// dU^A = (1/N_A) Σ_c y_ic ∂Φ_c for every row, + the alignment gradient on the overlap rows.
   void apply(const std::vector<double>& g_ov, const std::vector<double>& g_phi) {
     const std::size_t dd = dimension(), K = o_.classes;
-    std::vector<double> du(x_.rows * dd, 0.0);
+    std::vector<double> du = self_u_;
+    du.resize(x_.rows * dd, 0.0);
     for (std::size_t i = 0; i < x_.rows; ++i)
       for (std::size_t c = 0; c < K; ++c) {
         const double y = y_of(i, c) / static_cast<double>(x_.rows);
-        for (std::size_t k = 0; k < dd; ++k) du[i * dd + k] += y * g_phi[c * dd + k];
+        for (std::size_t k = 0; k < dd; ++k)
+          du[i * dd + k] += y * (g_phi[c * dd + k] + (self_phi_.empty() ? 0.0 : self_phi_[c * dd + k]));
       }
     for (std::size_t j = 0; j < overlap_.size(); ++j)
       for (std::size_t k = 0; k < dd; ++k) du[overlap_[j] * dd + k] += g_ov[j * dd + k];
@@ -554,7 +579,8 @@ private:
   std::optional<paillier_keypair> keys_;
   std::optional<paillier_public_key> peer_;
   random_source rng_;
-  std::vector<double> theta_, ua_, phi_, grad_;
+  std::vector<double> theta_, ua_, phi_, grad_, self_u_, self_phi_;
+  double self_loss_ = 0;
   std::vector<bigint> masks_ov_, masks_phi_;
   split_nn_mlp<double>::workspace ws_;
   detail::ftl_adam adam_;
