@@ -8,15 +8,17 @@
 ///
 /// Classes: the paper is binary (y ∈ {−1, +1}); here K classes one-vs-rest with the zero-sum
 /// target coding y_ic = +1 at the label and −1/(K − 1) elsewhere (K = 2: the paper's ±1; with ±1
-/// for K > 2 every Φ_c would carry the common term −ū and training settles on scoring every class
-/// alike), Φ a K × d matrix, B's prediction argmax_c φ_c(u^B). The loss keeps the paper's Taylor
-/// form with C(y) = −y and D(y) = 1. The loss on the overlap
+/// for K > 2 every Φ_c would carry the common term −ū of all rows), Φ a K × d matrix, B's
+/// prediction argmax_c φ_c(u^B). The loss keeps the paper's Taylor form with C(y) = −y and
+/// D(y) = 1. The loss on the overlap
 /// (the paper's Taylor approximation of the logistic loss at φ = 0, its alignment loss
 /// ½‖u^A − u^B‖², weighted by γ, both averaged over the overlap) is
 ///
 ///   L = (1/n) Σ_j Σ_c [log 2 − ½ y_jc φ_jc + ⅛ φ_jc²] + (γ/2n) Σ_j ‖u_j^A − u_j^B‖²,  φ_j = Φ u_j^B
 ///
-/// plus (λ/2)‖θ‖² of each network (each party applies its own). Its gradients:
+/// plus (λ/2)‖θ‖² of each network (each party applies its own), and optionally A's own term
+/// (α/N_A) Σ_i Σ_c [log 2 − ½ y_ic φ_ic + ⅛ φ_ic²] with φ_i = Φ u_i^A over all its rows
+/// (ftl_options::self_weight; 0: the paper's loss; A computes it alone). Its gradients:
 ///
 ///   ∂L/∂u_j^B = a_j + M u_j^B,   a_j = −(1/2n) Σ_c y_jc Φ_c − (γ/n) u_j^A,   M = (1/4n) ΦᵀΦ + (γ/n) I
 ///   ∂L/∂Φ_c   = −(1/2n) Σ_j y_jc u_j^B + (1/4n) Φ_c P,   P = Σ_j u_j^B (u_j^B)ᵀ
