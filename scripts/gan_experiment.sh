@@ -8,17 +8,18 @@
 # federated and the central GAN at the last round beside noise and real images, the collapse
 # measures and, for conditional runs, train-on-synthetic-test-on-real accuracy.
 #
-# Usage: scripts/gan_experiment.sh [BUILD_DIR] [OUT_DIR] [ROUNDS]   (defaults: build, gan_results, 30)
+# Usage: scripts/gan_experiment.sh [BUILD_DIR] [OUT_DIR] [ROUNDS]   (defaults: build, gan_results, 20)
 #        FEDPP_GAN_SEED (default 1), FEDPP_GAN_CONFIGS (default "iid dirichlet iid-cond dirichlet-cond"),
-#        FEDPP_GAN_JOBS (runs at once, default 1), FEDPP_GAN_EXTRA (more flags for every run).
+#        FEDPP_GAN_JOBS (runs at once, default 1), FEDPP_GAN_EXTRA (flags for every run, default
+#        "--hidden 128": the networks of docs/gan.md).
 set -euo pipefail
 build=${1:-build}
 out=${2:-gan_results}
-rounds=${3:-30}
+rounds=${3:-20}
 seed=${FEDPP_GAN_SEED:-1}
 configs=${FEDPP_GAN_CONFIGS:-iid dirichlet iid-cond dirichlet-cond}
 jobs=${FEDPP_GAN_JOBS:-1}
-extra=${FEDPP_GAN_EXTRA:-}
+extra=${FEDPP_GAN_EXTRA---hidden 128}
 exe="$build/examples/19_federated_gan"
 [[ -x "$exe" ]] || { echo "build $exe first (cmake --build $build --target 19_federated_gan)" >&2; exit 1; }
 mkdir -p "$out"
