@@ -10,7 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -364,6 +366,13 @@ TEST_F(VerticalPaillierOps, WireRoundTripsAndRefusals) {
   EXPECT_THROW((void)pw::decode_public_key(bad, test_limits), fedpp::malformed_message);
   const auto skb = pw::encode_private_key(sk);
   EXPECT_EQ(pw::decode_private_key(skb, test_limits).public_key(), pk);
+  { // The primes swapped: the same key, a second encoding (tests/fuzz/findings/paillier_wire-1).
+    auto swapped = skb;
+    const std::size_t field = (skb.size() - 8) / 2;
+    std::swap_ranges(swapped.begin() + 8, swapped.begin() + 8 + static_cast<std::ptrdiff_t>(field),
+                     swapped.begin() + 8 + static_cast<std::ptrdiff_t>(field));
+    EXPECT_THROW((void)pw::decode_private_key(swapped, test_limits), fedpp::malformed_message);
+  }
   // Ciphertexts.
   std::vector<bigint> ms = {bigint(1), bigint(-2), bigint(3)};
   const auto cs = pk.encrypt(ms, rng);
@@ -386,6 +395,14 @@ TEST_F(VerticalPaillierOps, WireRoundTripsAndRefusals) {
   EXPECT_THROW((void)pw::decode_ciphertexts(pk, wrong_count, 10), fedpp::malformed_message);
   fedpp::wire::detail::put_u64(wrong_count.data() + 8, std::uint64_t{1} << 60);
   EXPECT_THROW((void)pw::decode_ciphertexts(pk, wrong_count, ~std::uint64_t{0}), fedpp::malformed_message);
+  { // An empty list flagged as carrying exponents: a second encoding of the empty list
+    // (tests/fuzz/findings/paillier_wire-2).
+    const auto empty = pw::encode_ciphertexts(pk, {});
+    EXPECT_TRUE(pw::decode_ciphertexts(pk, empty, 3).ciphertexts.empty());
+    auto flagged = empty;
+    flagged[16] = std::byte{1};
+    EXPECT_THROW((void)pw::decode_ciphertexts(pk, flagged, 3), fedpp::malformed_message);
+  }
   auto other_size = cb;
   fedpp::wire::detail::put_u32(other_size.data() + 4, 1024);
   EXPECT_THROW((void)pw::decode_ciphertexts(pk, other_size, 3), fedpp::malformed_message);

@@ -190,6 +190,33 @@ TEST(VerticalPsi, DuplicateIdsAndLocalMisuseRefused) {
   EXPECT_THROW((void)a.request(1), fedpp::invalid_config);
 }
 
+TEST(VerticalPsi, EmptySetsShareNothing) {
+  // A party without ids sends (and receives) lists of zero points (tests/fuzz/findings/psi-1: the
+  // empty list was copied from a null pointer, undefined behaviour).
+  const std::vector<std::string> none, some = {"x", "y"};
+  for (const bool initiator_empty : {true, false}) {
+    const std::vector<std::string>& a = initiator_empty ? none : some;
+    const std::vector<std::string>& b = initiator_empty ? some : none;
+    for (const psi_mode mode : {psi_mode::intersection, psi_mode::size_only}) {
+      auto o = opts();
+      o.mode = mode;
+      auto ra = seeded(50);
+      auto rb = seeded(51);
+      psi_initiator init(a, o, ra);
+      psi_responder resp(b, o, rb);
+      const auto response = resp.on_request(fedpp::wire::decode(init.request(1)), 2);
+      const psi_result x = init.on_response(fedpp::wire::decode(response));
+      const psi_result y = resp.on_result(fedpp::wire::decode(init.result_message(1)));
+      EXPECT_EQ(x.size, 0U);
+      EXPECT_EQ(y.size, 0U);
+      EXPECT_TRUE(x.rows.empty());
+      EXPECT_TRUE(y.rows.empty());
+      EXPECT_EQ(x.peer_set_size, b.size());
+      EXPECT_EQ(y.peer_set_size, a.size());
+    }
+  }
+}
+
 // Drives the parties by hand, so that each message can be tampered with.
 struct manual_run {
   std::vector<std::string> a = {"alice", "bob", "carol", "dave"};

@@ -100,7 +100,8 @@ inline std::size_t read_header(vertical::detail::byte_reader& r, std::size_t min
   return std::move(w.bytes());
 }
 
-/// Decodes a private key (the primes are checked as paillier_private_key's constructor does).
+/// Decodes a private key (the primes are checked as paillier_private_key's constructor does, and
+/// must come in ascending order, as encode_private_key writes them: one encoding per key).
 [[nodiscard]] inline paillier_private_key decode_private_key(std::span<const std::byte> bytes,
                                                              const key_limits& limits = {}) {
   vertical::detail::byte_reader r(bytes, "paillier private key");
@@ -112,6 +113,8 @@ inline std::size_t read_header(vertical::detail::byte_reader& r, std::size_t min
   const bigint p = bigint::from_bytes_le(r.raw(field));
   const bigint q = bigint::from_bytes_le(r.raw(field));
   r.finish();
+  // encode_private_key writes p < q: the other order is a second encoding of the same key.
+  if (!(p < q)) r.fail("has p >= q (the primes are stored in ascending order)");
   try {
     paillier_private_key sk(p, q);
     if (sk.public_key().bits() != bits)
@@ -164,8 +167,8 @@ struct ciphertext_list {
 
 /// Decodes a list of ciphertexts of `pk`: refuses (malformed_message) another key size, a count
 /// above `max_count` or not matching the bytes, a ciphertext outside [1, n²) or sharing a factor
-/// with n, exponents outside [−100000, 100000], trailing bytes. Nothing is allocated for a
-/// count the bytes cannot hold.
+/// with n, exponents outside [−100000, 100000], exponents flagged for an empty list, trailing
+/// bytes. Nothing is allocated for a count the bytes cannot hold.
 [[nodiscard]] inline ciphertext_list decode_ciphertexts(const paillier_public_key& pk, std::span<const std::byte> bytes,
                                                         std::uint64_t max_count) {
   vertical::detail::byte_reader r(bytes, "paillier ciphertext list");
@@ -174,6 +177,8 @@ struct ciphertext_list {
   const std::uint64_t count = r.u64();
   const std::uint8_t has_exponents = r.u8();
   if (has_exponents > 1) r.fail("has has_exponents = " + std::to_string(has_exponents));
+  // encode_ciphertexts flags exponents only when there are ciphertexts: one encoding per list.
+  if (has_exponents == 1 && count == 0) r.fail("flags exponents for an empty list");
   if (count > max_count) r.fail("holds " + std::to_string(count) + " ciphertexts, more than " + std::to_string(max_count));
   const std::size_t width = pk.ciphertext_bytes();
   r.check_count(count, width + (has_exponents ? 4 : 0));

@@ -211,7 +211,7 @@ inline void read_points(vertical::detail::byte_reader& r, std::uint64_t count, s
   r.check_count(count, crypto_core_ristretto255_BYTES);
   const auto bytes = r.raw(count * crypto_core_ristretto255_BYTES);
   out.resize(count);
-  std::memcpy(out.data(), bytes.data(), bytes.size());
+  if (count != 0) std::memcpy(out.data(), bytes.data(), bytes.size()); // an empty set: no data() to copy to
   // Every element checked before any is used.
   psi_parallel(o.pool, 0, out.size(), [&](std::size_t i) {
     if (crypto_core_ristretto255_is_valid_point(out[i].data()) != 1)
