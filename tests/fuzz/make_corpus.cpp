@@ -2,8 +2,10 @@
 //   make_corpus <dir>   →   <dir>/<harness>/<seed>   (deterministic: same bytes on every run)
 // Each seed is in its harness's input format (see the comment at the top of each *_fuzz.cpp).
 // scripts/fuzz.sh runs it (CI: into the build folder; --corpus: into tests/fuzz/corpus).
+#include "checkpoint_servers.hpp"
 #include "fuzz_common.hpp"
 #include "secagg_transcript.hpp"
+#include "vertical_fixtures.hpp"
 
 #include "fedpp/aggregation/fedavg.hpp"
 #include "fedpp/aggregation/scaffold_control_store.hpp"
@@ -17,6 +19,8 @@
 #include "fedpp/compression/uniform_quantizer.hpp"
 #include "fedpp/optim/fedopt.hpp"
 #include "fedpp/optim/server_momentum.hpp"
+#include "fedpp/orchestration/checkpoint.hpp"
+#include "fedpp/orchestration/federated_evaluation.hpp"
 #include "fedpp/orchestration/server.hpp"
 #include "fedpp/transport/wire_format.hpp"
 
@@ -423,6 +427,180 @@ void secagg_seeds() {
   }
 }
 
+// --- checkpoint_restore ------------------------------------------------------------------------
+
+void checkpoint_seeds() {
+  const std::string h = "checkpoint_restore";
+  const std::array<const char*, fuzz::checkpoint_servers::kinds> names{"sgd", "adam", "momentum",
+                                                                        "central_dp", "scaffold", "sgd_double"};
+  for (unsigned k = 0; k < fuzz::checkpoint_servers::kinds; ++k)
+    fuzz::checkpoint_servers::with_server(k, [&](const auto& s, const auto&... extras) {
+      const auto b = checkpoint_bytes(s, extras...);
+      write(h, names[k], with_prefix({static_cast<std::uint8_t>(k | 16)}, b));
+      if (k == 0 || k == 4) write(h, std::string(names[k]) + "_file", with_prefix({static_cast<std::uint8_t>(k | 8 | 16)}, b));
+      if (k == 1) write(h, "adam_into_momentum", with_prefix({2 | 16}, b)); // a sound checkpoint of another server
+    });
+}
+
+// --- evaluation_answers ------------------------------------------------------------------------
+
+void evaluation_seeds() {
+  const std::string h = "evaluation_answers";
+  write(h, "honest", bytes{7});
+  write(h, "failures_known_sizes", bytes{1 | 8 | 16});
+  // [from index][op][record]: endpoints {1, 2, 3, 4, 9, 0, server_endpoint}.
+  auto raw = [](bytes& s, std::uint8_t from, const message& m) {
+    s.push_back(from);
+    s.push_back(0);
+    fuzz::put_record(s, m.bytes());
+  };
+  auto fields = [](bytes& s, std::uint8_t from, std::uint8_t op, std::initializer_list<std::uint8_t> head,
+                   std::span<const double> values) {
+    bytes rec(head);
+    for (const double v : values) {
+      std::array<std::byte, 8> b{};
+      wire::detail::put_u64(b.data(), std::bit_cast<std::uint64_t>(v));
+      append(rec, b);
+    }
+    s.push_back(from);
+    s.push_back(op);
+    fuzz::put_record(s, std::as_bytes(std::span(rec)));
+  };
+  {
+    bytes s{7};
+    raw(s, 3, encode_evaluation_report(4, 1, 2, {10, 0.5, 0.75})); // endpoint 4 claims client 1
+    raw(s, 4, encode_evaluation_report(4, 3, 2, {30, 0.25, 0.5})); // client 3's host
+    raw(s, 1, encode_evaluation_report(4, 2, 1, {20, 0.5, 0.5}));  // an earlier evaluation
+    s.push_back(0);
+    s.push_back(2); // client 1's honest answer now
+    fuzz::put_record(s, {});
+    raw(s, 0, encode_evaluation_report(4, 1, 2, {10, 0.5, 0.75})); // a repeat
+    write(h, "hosts_and_impostors", s);
+  }
+  {
+    bytes s{7 | 8};
+    const std::array<double, 3> nan_loss{10, std::numeric_limits<double>::quiet_NaN(), 0.5};
+    const std::array<double, 3> half_example{2.5, 0.5, 0.5};
+    const std::array<double, 3> accuracy_two{10, 0.5, 2.0};
+    fields(s, 0, 1 | 16, {0, 1, 0, 1}, nan_loss);     // tag report, round 4, evaluation 2
+    fields(s, 1, 1 | 16, {0, 1, 0, 1}, half_example); // from client 2
+    fields(s, 2, 1 | 16, {0, 1, 0, 1}, accuracy_two); // from client 3
+    fields(s, 3, 1 | 8 | 16, {1, 1, 1, 1}, {});       // endpoint 4, "failed" claiming client 1
+    write(h, "bad_values", s);
+  }
+}
+
+// --- vertical FL -------------------------------------------------------------------------------
+
+void split_nn_seeds() {
+  namespace vf = fuzz::vertical_fixtures;
+  using vertical::split_nn_message_kind;
+  const std::string h = "split_nn";
+  auto record = [](bytes& s, std::uint8_t from, std::uint8_t mode, std::span<const std::byte> b) {
+    s.push_back(from);
+    s.push_back(mode);
+    fuzz::put_record(s, b);
+  };
+  // The fields record of a message: kind, step, party, width byte, then its values.
+  auto fields = [](const message& m, std::uint8_t kind) {
+    const auto d = wire::decode(m);
+    const auto p = d.payload_bytes();
+    std::vector<std::byte> rec{std::byte{kind}, std::byte{0}, std::byte{1}, std::byte{2}};
+    rec.insert(rec.end(), p.begin() + 32 + 8 * 3, p.end());
+    return rec;
+  };
+  auto seeds = [&](auto tag, const std::string& type, std::uint8_t type_bit) {
+    using T = decltype(tag);
+    const vf::split_session<T> s(1e6);
+    const message train = s.activations(split_nn_message_kind::train_activations);
+    const message eval = s.activations(split_nn_message_kind::eval_activations);
+    const message grad = s.gradient();
+    {
+      bytes b{type_bit};
+      record(b, 0, 0, train.bytes());
+      write(h, "label_train_" + type, b);
+      bytes e{static_cast<std::uint8_t>(type_bit | 4)};
+      record(e, 0, 1, fields(eval, 1));
+      write(h, "label_eval_fields_" + type, e);
+      bytes two{static_cast<std::uint8_t>(type_bit | 8)};
+      record(two, 0, 1 | 64, fields(train, 0)); // two messages of the party in one step
+      record(two, 0, 2, {});
+      record(two, 0, 2, {});
+      write(h, "label_twice_" + type, two);
+    }
+    {
+      bytes b{static_cast<std::uint8_t>(type_bit | 1)};
+      record(b, 1, 0, grad.bytes());
+      write(h, "feature_" + type, b);
+      bytes f{static_cast<std::uint8_t>(type_bit | 1)};
+      record(f, 0, 1 | 8, fields(grad, 2)); // from the feature party's endpoint, claiming the label holder
+      record(f, 1, 1, fields(grad, 2));
+      write(h, "feature_fields_" + type, f);
+    }
+  };
+  seeds(float{}, "float", 0);
+  seeds(double{}, "double", 2);
+}
+
+#if defined(FEDPP_WITH_PSI)
+void psi_seeds() {
+  namespace vf = fuzz::vertical_fixtures;
+  const std::string h = "psi";
+  for (const auto mode : {vertical::psi_mode::intersection, vertical::psi_mode::size_only}) {
+    const auto& t = vf::psi_honest(mode);
+    const std::uint8_t mode_bit = mode == vertical::psi_mode::size_only ? 4 : 0;
+    const std::string suffix = mode == vertical::psi_mode::size_only ? "_size_only" : "";
+    const std::array<const message*, 3> genuine{&t.request, &t.response, &t.result};
+    const std::array<const char*, 3> names{"request", "response", "result"};
+    for (std::uint8_t target = 0; target < 3; ++target) {
+      bytes raw{static_cast<std::uint8_t>(target | mode_bit)};
+      raw.push_back(0);
+      fuzz::put_record(raw, genuine[target]->bytes());
+      write(h, std::string(names[target]) + suffix + "_raw", raw);
+      bytes rebuilt{static_cast<std::uint8_t>(target | mode_bit)};
+      const auto d = wire::decode(*genuine[target]);
+      std::vector<std::byte> rec{std::byte{target}};
+      rec.insert(rec.end(), d.payload_bytes().begin(), d.payload_bytes().end());
+      rebuilt.push_back(1);
+      fuzz::put_record(rebuilt, rec);
+      rebuilt.push_back(2); // then the honest message
+      fuzz::put_record(rebuilt, {});
+      write(h, std::string(names[target]) + suffix + "_fields", rebuilt);
+    }
+  }
+}
+#endif
+
+#if defined(FEDPP_WITH_PAILLIER)
+void paillier_seeds() {
+  namespace vf = fuzz::vertical_fixtures;
+  namespace pw = vertical::paillier_wire;
+  const std::string h = "paillier_wire";
+  const auto& big = vf::key256();
+  const auto& tiny = vf::tiny_key();
+  write(h, "public_key_256", with_prefix({0 | 8}, pw::encode_public_key(big.public_key)));
+  write(h, "public_key_21", with_prefix({0}, pw::encode_public_key(tiny.public_key())));
+  write(h, "public_key_message", with_prefix({0 | 16}, pw::public_key_message(big.public_key, 9, 4).bytes()));
+  write(h, "private_key_21", with_prefix({1}, pw::encode_private_key(tiny)));
+  write(h, "private_key_256", with_prefix({1}, pw::encode_private_key(big.private_key)));
+  auto rng = vf::source(3);
+  for (const bool large : {false, true}) {
+    const vertical::paillier_public_key& pk = large ? big.public_key : tiny.public_key();
+    const std::string size = large ? "_256" : "_21";
+    const std::uint8_t key_bit = large ? 4 : 0;
+    std::vector<vertical::encrypted_number> xs; // small integers: the 21-bit key encodes little
+    for (const int m : {5, -13, 1000}) xs.push_back({pk.encrypt(vertical::bigint(m), rng), m % 7});
+    std::vector<vertical::paillier_ciphertext> cs;
+    for (const auto& x : xs) cs.push_back(x.ciphertext);
+    constexpr std::uint8_t max3 = 2 << 5; // max_count 3
+    write(h, "ciphertexts" + size, with_prefix({static_cast<std::uint8_t>(2 | key_bit | max3)}, pw::encode_ciphertexts(pk, cs)));
+    write(h, "numbers" + size, with_prefix({static_cast<std::uint8_t>(3 | key_bit | max3)}, pw::encode_encrypted_numbers(pk, xs)));
+    write(h, "ciphertexts_message" + size,
+          with_prefix({static_cast<std::uint8_t>(2 | key_bit | 16 | max3)}, pw::ciphertexts_message(pk, cs, 9, 4).bytes()));
+  }
+}
+#endif
+
 // --- idx_reader --------------------------------------------------------------------------------
 
 bytes idx(std::uint8_t type, std::initializer_list<std::uint32_t> extents, std::size_t width) {
@@ -477,5 +655,14 @@ int main(int argc, char** argv) {
   restores();
   secagg_seeds();
   idx_reader();
+  checkpoint_seeds();
+  evaluation_seeds();
+  split_nn_seeds();
+#if defined(FEDPP_WITH_PSI)
+  psi_seeds();
+#endif
+#if defined(FEDPP_WITH_PAILLIER)
+  paillier_seeds();
+#endif
   return 0;
 }
