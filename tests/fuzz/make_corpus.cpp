@@ -4,6 +4,10 @@
 // scripts/fuzz.sh runs it (CI: into the build folder; --corpus: into tests/fuzz/corpus).
 #include "checkpoint_servers.hpp"
 #include "fuzz_common.hpp"
+#if defined(FEDPP_WITH_PAILLIER)
+#include "ftl_session.hpp"
+#include "hetero_lr_session.hpp"
+#endif
 #include "secagg_transcript.hpp"
 #include "vertical_fixtures.hpp"
 
@@ -599,6 +603,84 @@ void paillier_seeds() {
           with_prefix({static_cast<std::uint8_t>(2 | key_bit | 16 | max3)}, pw::ciphertexts_message(pk, cs, 9, 4).bytes()));
   }
 }
+
+void hetero_lr_seeds() {
+  namespace hs = fuzz::hetero_lr_session;
+  const std::string h = "hetero_lr";
+  const std::array<const char*, hs::targets> names{"guest_hello",     "guest_partial_wx", "guest_masked_gradient",
+                                                    "host_public_key", "host_residuals",   "host_unmasked",
+                                                    "host_epoch_end",  "host_predict_rows"};
+  auto fields = [](const message& m) { // tag index, then the payload
+    const auto d = wire::decode(m);
+    std::vector<std::byte> rec{static_cast<std::byte>(d.tag() - 0x484c0001U)};
+    rec.insert(rec.end(), d.payload_bytes().begin(), d.payload_bytes().end());
+    return rec;
+  };
+  for (std::uint8_t t = 0; t < hs::targets; ++t) {
+    const message& m = hs::genuine(static_cast<hs::target>(t));
+    bytes raw{t, 0};
+    fuzz::put_record(raw, m.bytes());
+    write(h, std::string(names[t]) + "_raw", raw);
+    bytes rebuilt{t, 1};
+    fuzz::put_record(rebuilt, fields(m));
+    rebuilt.push_back(2);
+    fuzz::put_record(rebuilt, {});
+    write(h, std::string(names[t]) + "_fields", rebuilt);
+  }
+  { // the host asks the guest to decrypt the residuals it was sent
+    bytes s{static_cast<std::uint8_t>(hs::target::guest_masked_gradient), 1};
+    const auto& pk = fuzz::vertical_fixtures::key256().public_key;
+    auto residuals = vertical::paillier_wire::decode_ciphertexts(
+        pk, wire::decode(hs::honest().residuals).payload_bytes(), 4);
+    residuals.ciphertexts.resize(2); // as many as the host's columns
+    std::vector<std::byte> rec{std::byte{4}}; // masked_gradient
+    const auto list = vertical::paillier_wire::encode_ciphertexts(pk, residuals.ciphertexts);
+    rec.insert(rec.end(), list.begin(), list.end());
+    fuzz::put_record(s, rec);
+    write(h, "guest_decrypts_residuals", s);
+  }
+  { // rows beyond the host's, too many rows
+    bytes s{static_cast<std::uint8_t>(hs::target::host_predict_rows)};
+    const std::array<std::uint64_t, 1> far{4};
+    const std::array<std::uint64_t, 5> many{0, 1, 2, 3, 0};
+    s.push_back(0);
+    fuzz::put_record(s, hs::predict_request(far).bytes());
+    s.push_back(0);
+    fuzz::put_record(s, hs::predict_request(many).bytes());
+    write(h, "host_predict_bad_rows", s);
+  }
+}
+
+void ftl_seeds() {
+  namespace fs = fuzz::ftl_session;
+  const std::string h = "ftl";
+  const std::array<const char*, fs::points> names{"a_public_key", "b_public_key", "a_b_components",
+                                                   "b_a_components", "a_b_reply", "b_a_reply",
+                                                   "b_phi", "a_scores", "b_scores_reply"};
+  for (const auto mode : {vertical::ftl_mode::plaintext, vertical::ftl_mode::paillier}) {
+    const bool paillier = mode == vertical::ftl_mode::paillier;
+    const auto& inbox = fs::honest(mode);
+    const std::array<std::uint8_t, 3> plain{2, 3, 6};
+    for (std::uint8_t p = 0; p < fs::points; ++p) {
+      if (!inbox[p]) continue;
+      std::uint8_t ctl = static_cast<std::uint8_t>(p << 1 | 1);
+      if (!paillier) ctl = static_cast<std::uint8_t>(
+                         (std::find(plain.begin(), plain.end(), p) - plain.begin()) << 1);
+      const std::string name = std::string(paillier ? "paillier_" : "plaintext_") + names[p];
+      bytes raw{ctl, 0};
+      fuzz::put_record(raw, inbox[p]->bytes());
+      write(h, name + "_raw", raw);
+      const auto d = wire::decode(*inbox[p]);
+      std::vector<std::byte> rec{static_cast<std::byte>(d.tag() - 0x46540001U)};
+      rec.insert(rec.end(), d.payload_bytes().begin(), d.payload_bytes().end());
+      bytes fields{ctl, 1};
+      fuzz::put_record(fields, rec);
+      fields.push_back(2);
+      fuzz::put_record(fields, {});
+      write(h, name + "_fields", fields);
+    }
+  }
+}
 #endif
 
 // --- idx_reader --------------------------------------------------------------------------------
@@ -663,6 +745,8 @@ int main(int argc, char** argv) {
 #endif
 #if defined(FEDPP_WITH_PAILLIER)
   paillier_seeds();
+  hetero_lr_seeds();
+  ftl_seeds();
 #endif
   return 0;
 }

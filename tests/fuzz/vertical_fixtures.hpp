@@ -55,6 +55,15 @@ inline const vertical::paillier_keypair& key256() {
   return k;
 }
 
+/// A second 256-bit key pair (the other party's, where both parties hold one).
+inline const vertical::paillier_keypair& key256b() {
+  static const vertical::paillier_keypair k = [] {
+    auto rng = source(2);
+    return vertical::generate_paillier_keypair(256, rng);
+  }();
+  return k;
+}
+
 /// A 21-bit key of two small primes (p = 1019, q = 2027), whose ciphertexts are 6 bytes: the
 /// fuzzer reaches values ≥ n², 0 and multiples of p or q easily.
 inline const vertical::paillier_private_key& tiny_key() {
