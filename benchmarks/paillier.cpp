@@ -6,8 +6,8 @@
 // does), encrypt_key_holder (the private key's CRT obfuscator: same distribution),
 // encrypt_precomputed_obfuscator (the r^n computed beforehand: NOT like phe, labelled), decrypt
 // (CRT), the threaded batches, packed values, and the homomorphic operations.
-#include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/vertical/paillier.hpp"
+#include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/vertical/paillier_encoding.hpp"
 #include "fedpp/vertical/paillier_packing.hpp"
 
@@ -74,7 +74,8 @@ void BM_paillier_encrypt_precomputed_obfuscator(benchmark::State& state) {
   for (int i = 0; i < 64; ++i) obf.push_back(keys().private_key.obfuscator(rng));
   std::size_t i = 0;
   for (auto _ : state) {
-    auto c = pk.encrypt_with_obfuscator(encode(pk, 0.125 + static_cast<double>(i)).encoding, obf[i % obf.size()]);
+    auto c =
+        pk.encrypt_with_obfuscator(encode(pk, 0.125 + static_cast<double>(i)).encoding, obf[i % obf.size()]);
     benchmark::DoNotOptimize(c);
     ++i;
   }

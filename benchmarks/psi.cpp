@@ -1,9 +1,9 @@
 // ECDH PSI over ristretto255 (fedpp/vertical/psi.hpp): ids per second for the protocol's steps
 // and for whole two-party runs over the in-process transport, on 1 and 2 threads (per core:
 // divide by the thread count). The 10^6-id run is examples/16_entity_alignment --ids 1000000.
+#include "fedpp/vertical/psi.hpp"
 #include "fedpp/parallel/thread_pool.hpp"
 #include "fedpp/transport/in_process_transport.hpp"
-#include "fedpp/vertical/psi.hpp"
 
 #include <benchmark/benchmark.h>
 

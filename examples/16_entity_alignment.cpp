@@ -79,7 +79,8 @@ std::vector<std::string> read_id_column(const std::string& path, const std::stri
     if (line.empty()) continue;
     const auto fields = split(line);
     if (at >= fields.size())
-      throw fedpp::invalid_config(path + " line " + std::to_string(row) + " has no field " + std::to_string(at + 1));
+      throw fedpp::invalid_config(path + " line " + std::to_string(row) + " has no field " +
+                                  std::to_string(at + 1));
     ids.push_back(fields[at]);
   }
   return ids;
@@ -111,7 +112,8 @@ int run(const settings& s) {
     for (std::uint32_t p = 0; p <= s.parties; ++p) sets.push_back(generated_ids(s.ids, s.overlap, p));
   }
   const std::size_t holders = sets.size() - 1;
-  std::printf("entity alignment: label holder %zu ids, %zu feature holder(s) with %zu ids each, %s, %u thread(s) per party\n",
+  std::printf("entity alignment: label holder %zu ids, %zu feature holder(s) with %zu ids each, %s, %u "
+              "thread(s) per party\n",
               sets[0].size(), holders, sets[1].size(), s.size_only ? "size only" : "intersection", s.threads);
 
   fedpp::in_process_transport hub;
@@ -127,7 +129,8 @@ int run(const settings& s) {
   // The label holder's work: hash+blind its ids, blind each peer's, match; one bar over all.
   std::size_t total_units = sets[0].size() * (1 + holders);
   for (std::size_t f = 1; f < sets.size(); ++f) total_units += sets[f].size();
-  fedpp::simulation::progress_bar bar(total_units, std::cerr, s.progress ? std::nullopt : std::optional<bool>(false));
+  fedpp::simulation::progress_bar bar(total_units, std::cerr,
+                                      s.progress ? std::nullopt : std::optional<bool>(false));
   std::size_t finished_units = 0;
   std::map<std::string, std::size_t> last;
   options.progress = [&](std::string_view stage, std::size_t done, std::size_t) {
@@ -174,7 +177,8 @@ int run(const settings& s) {
     ok = ok && label.rows == expected;
     for (std::size_t f = 0; f < holders; ++f) {
       ok = ok && results[f].rows.size() == expected.size();
-      for (std::size_t k = 0; ok && k < expected.size(); ++k) ok = sets[f + 1][results[f].rows[k]] == sets[0][expected[k]];
+      for (std::size_t k = 0; ok && k < expected.size(); ++k)
+        ok = sets[f + 1][results[f].rows[k]] == sets[0][expected[k]];
     }
   } else {
     ok = ok && results[0].size == expected.size();
@@ -186,8 +190,10 @@ int run(const settings& s) {
   // Per core: ids (of all parties) per second of CPU time (every thread of the process), which a
   // loaded, shared machine does not distort the way it distorts wall time.
   std::printf("time: %.2f s wall, %.2f s CPU; %.0f ids/s in all, %.0f ids/s per core (%zu ids)\n", seconds,
-              cpu_seconds, static_cast<double>(all_ids) / seconds, static_cast<double>(all_ids) / cpu_seconds, all_ids);
-  std::printf("bytes: label holder sent %llu, received %llu\n", static_cast<unsigned long long>(tl.bytes_sent()),
+              cpu_seconds, static_cast<double>(all_ids) / seconds, static_cast<double>(all_ids) / cpu_seconds,
+              all_ids);
+  std::printf("bytes: label holder sent %llu, received %llu\n",
+              static_cast<unsigned long long>(tl.bytes_sent()),
               static_cast<unsigned long long>(tl.bytes_received()));
   std::printf(ok ? "alignment verified against plain set logic\n" : "ALIGNMENT MISMATCH\n");
   return ok ? 0 : 1;
@@ -197,7 +203,8 @@ int run(const settings& s) {
 
 int main(int argc, char** argv) {
   settings s;
-  example_cli::command_line cli("16_entity_alignment: entity alignment by ECDH private set intersection (ristretto255)");
+  example_cli::command_line cli(
+      "16_entity_alignment: entity alignment by ECDH private set intersection (ristretto255)");
   cli.count("--ids", s.ids, "generated ids per party", std::uint64_t{1}, std::uint64_t{100000000});
   cli.real("--overlap", s.overlap, "fraction of the label holder's generated ids every party holds",
            example_cli::within::probability);
@@ -214,11 +221,16 @@ int main(int argc, char** argv) {
   cli.check([&] {
     if (s.left_csv.empty() != s.right_csv.empty())
       example_cli::refuse("--left-csv", "--left-csv and --right-csv go together");
-    if (!s.left_csv.empty() && (ids_flag->count() > 0 || overlap_flag->count() > 0 || parties_flag->count() > 0))
-      example_cli::refuse("--left-csv", "CSV files replace the generated ids: --ids, --overlap and --parties do not apply");
-    if (s.left_csv.empty() && !s.column.empty()) example_cli::refuse("--column", "needs --left-csv and --right-csv");
+    if (!s.left_csv.empty() &&
+        (ids_flag->count() > 0 || overlap_flag->count() > 0 || parties_flag->count() > 0))
+      example_cli::refuse("--left-csv",
+                          "CSV files replace the generated ids: --ids, --overlap and --parties do not apply");
+    if (s.left_csv.empty() && !s.column.empty())
+      example_cli::refuse("--column", "needs --left-csv and --right-csv");
     if (s.size_only && s.parties > 1)
-      example_cli::refuse("--size-only", "runs between two parties (the size of a multi-way intersection is not the pairwise sizes')");
+      example_cli::refuse(
+          "--size-only",
+          "runs between two parties (the size of a multi-way intersection is not the pairwise sizes')");
   });
   if (const auto status = cli.parse(argc, argv)) return *status;
   return example_cli::guarded([&] { return run(s); });

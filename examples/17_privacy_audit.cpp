@@ -107,29 +107,36 @@ int parse(int argc, char** argv, flags& o) {
                 "membership/backdoor: clients per round without DP, at most --clients"),
       {"membership", "backdoor"});
   own(cli.count("--rounds", o.rounds, "rounds", std::size_t{1}, std::size_t{100000}), fed);
-  own(cli.count("--local-epochs", o.local_epochs, "local epochs per round", std::uint32_t{1}, std::uint32_t{1000}),
+  own(cli.count("--local-epochs", o.local_epochs, "local epochs per round", std::uint32_t{1},
+                std::uint32_t{1000}),
       fed);
-  own(cli.count("--batch-size", o.batch_size, "local minibatch size", std::uint32_t{1}, std::uint32_t{60000}), fed);
+  own(cli.count("--batch-size", o.batch_size, "local minibatch size", std::uint32_t{1}, std::uint32_t{60000}),
+      fed);
   own(cli.real("--lr", o.lr, "client learning rate", within::closed(1e-6, 10)), fed);
   own(cli.count("--hidden", o.hidden, "membership/backdoor: hidden units of the 784-H-10 MLP", std::size_t{1},
                 std::size_t{4096}),
       {"membership", "backdoor"});
-  own(cli.toggle("--dp", o.dp, true, "membership: DP-FedAvg (central_dp_hooks) instead of FedAvg"), {"membership"});
-  own(cli.real("--noise-multiplier", o.sigma, "sigma of DP-FedAvg / the DP setting", within::closed(1e-3, 1e4)),
+  own(cli.toggle("--dp", o.dp, true, "membership: DP-FedAvg (central_dp_hooks) instead of FedAvg"),
+      {"membership"});
+  own(cli.real("--noise-multiplier", o.sigma, "sigma of DP-FedAvg / the DP setting",
+               within::closed(1e-3, 1e4)),
       {"membership", "backdoor", "audit"});
   own(cli.real("--clip", o.clip, "C: L2 bound of a client update under DP", within::closed(1e-6, 1e6)),
       {"membership", "backdoor", "audit"});
-  own(cli.real("--delta", o.delta, "delta of the reported epsilon", within::unit_open), {"membership", "backdoor", "audit"});
-  own(cli.real("--sampling-rate", o.sampling_rate, "q: Poisson participation rate under DP", within::unit_open_low),
+  own(cli.real("--delta", o.delta, "delta of the reported epsilon", within::unit_open),
       {"membership", "backdoor", "audit"});
-  own(cli.count("--members", o.members, "membership: training examples of the federation (as many non-members)",
-                std::size_t{10}, train_size / 4),
+  own(cli.real("--sampling-rate", o.sampling_rate, "q: Poisson participation rate under DP",
+               within::unit_open_low),
+      {"membership", "backdoor", "audit"});
+  own(cli.count("--members", o.members,
+                "membership: training examples of the federation (as many non-members)", std::size_t{10},
+                train_size / 4),
       {"membership"});
   own(cli.count("--shadows", o.shadows, "membership: OUT shadow federations for LiRA", std::size_t{2},
                 std::size_t{256}),
       {"membership"});
-  own(cli.count("--inversion-hidden", o.inversion_hidden, "inversion: hidden units of the 784-H-10 sigmoid victim",
-                std::size_t{1}, std::size_t{1024}),
+  own(cli.count("--inversion-hidden", o.inversion_hidden,
+                "inversion: hidden units of the 784-H-10 sigmoid victim", std::size_t{1}, std::size_t{1024}),
       {"inversion"});
   own(cli.count("--dlg-iterations", o.dlg_iterations, "inversion: L-BFGS iterations of DLG", std::size_t{1},
                 std::size_t{100000}),
@@ -146,7 +153,8 @@ int parse(int argc, char** argv, flags& o) {
   own(cli.real("--boost", o.boost, "backdoor: attackers scale their update by this (1: plain data poisoning)",
                within::closed(1, 1000)),
       {"backdoor"});
-  own(cli.real("--max-norm", o.max_norm, "backdoor: norm bounding's largest accepted update norm", within::positive),
+  own(cli.real("--max-norm", o.max_norm, "backdoor: norm bounding's largest accepted update norm",
+               within::positive),
       {"backdoor"});
   own(cli.real("--trim", o.trim, "backdoor: trimmed mean's fraction cut from each side", within::below_half),
       {"backdoor"});
@@ -159,7 +167,8 @@ int parse(int argc, char** argv, flags& o) {
   own(cli.count("--guesses", o.guesses, "audit: k guesses 'in' and k 'out' (2k <= canaries)", std::size_t{1}),
       {"audit"});
   own(cli.real("--broken-noise", o.broken_noise,
-               "audit: add sigma/B noise but claim sigma's epsilon (1: the correct mechanism)", within::closed(1, 1e6)),
+               "audit: add sigma/B noise but claim sigma's epsilon (1: the correct mechanism)",
+               within::closed(1, 1e6)),
       {"audit"});
   own(cli.real("--beta", o.beta, "audit: 1 - confidence of the lower bound", within::unit_open), {"audit"});
   cli.check([&] {
@@ -168,16 +177,17 @@ int parse(int argc, char** argv, flags& o) {
         example_cli::refuse(opt->get_name(), "does not apply to --attack " + o.attack);
     if (o.attack == "membership" || o.attack == "backdoor") {
       if (o.clients_per_round > o.clients)
-        example_cli::refuse("--clients-per-round", std::to_string(o.clients_per_round) + " exceeds --clients " +
-                                                       std::to_string(o.clients));
+        example_cli::refuse("--clients-per-round", std::to_string(o.clients_per_round) +
+                                                       " exceeds --clients " + std::to_string(o.clients));
     }
     if (o.attack == "membership") {
       if (o.clients > o.members)
-        example_cli::refuse("--clients", std::to_string(o.clients) + " exceeds --members " + std::to_string(o.members) +
-                                             ": a client would hold no example");
+        example_cli::refuse("--clients", std::to_string(o.clients) + " exceeds --members " +
+                                             std::to_string(o.members) + ": a client would hold no example");
       if ((2 + o.shadows) * o.members > train_size)
-        example_cli::refuse("--shadows", std::to_string(o.shadows) + " shadows of " + std::to_string(o.members) +
-                                             " examples need " + std::to_string((2 + o.shadows) * o.members) +
+        example_cli::refuse("--shadows", std::to_string(o.shadows) + " shadows of " +
+                                             std::to_string(o.members) + " examples need " +
+                                             std::to_string((2 + o.shadows) * o.members) +
                                              " training examples with the targets; Fashion-MNIST has 60000");
     }
     if (o.attack == "backdoor") {
@@ -227,11 +237,13 @@ struct shard_trainer {
   const sim::dataset* data;
   const sim::partition* parts;
   std::uint64_t seed;
-  fedpp::client_result<float> operator()(fedpp::client_id id, const fedpp::host_model_view<const float>& global,
+  fedpp::client_result<float> operator()(fedpp::client_id id,
+                                         const fedpp::host_model_view<const float>& global,
                                          const fedpp::round_config& config) const {
     auto params = fedpp::flat_model<float>::copy_of(global);
     const sim::dataset_view view(*data, parts->at(id));
-    (void)sim::local_train(*model, params.span(), view, sim::sgd_config::from(config), seed, id, config.round);
+    (void)sim::local_train(*model, params.span(), view, sim::sgd_config::from(config), seed, id,
+                           config.round);
     return {std::move(params), fedpp::update_kind::weights, static_cast<double>(view.size()), {}};
   }
 };
@@ -269,16 +281,16 @@ fedpp::flat_model<float> federate(const flags& o, const trainer_fn& trainer, fed
     if constexpr (std::is_constructible_v<Agg, const fedpp::model_layout&>)
       if (!factory) factory = [](const fedpp::model_layout& l) { return Agg(l); };
     fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, Agg> server(
-        std::move(initial), fedpp::uniform_sampler(num_clients, std::min(o.clients_per_round, num_clients)), {},
-        server_options_for(o), {}, {}, factory);
+        std::move(initial), fedpp::uniform_sampler(num_clients, std::min(o.clients_per_round, num_clients)),
+        {}, server_options_for(o), {}, {}, factory);
     for (std::size_t r = 0; r < o.rounds; ++r) (void)server.run_round(federation.server_endpoint());
     return server.model();
   }
   using hooks = dp::central_dp_hooks<float>;
   fedpp::server<float, fedpp::poisson_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>,
                 fedpp::wall_clock_availability, hooks>
-      server(std::move(initial), fedpp::poisson_sampler(num_clients, o.sampling_rate), fedpp::server_sgd<float>(1.0),
-             server_options_for(o), {},
+      server(std::move(initial), fedpp::poisson_sampler(num_clients, o.sampling_rate),
+             fedpp::server_sgd<float>(1.0), server_options_for(o), {},
              hooks(dp_options_for(o, num_clients, o.sigma), layout,
                    dp::secure_rng::reproducible(dp::reproducible_seed{o.seed ^ noise_seed})),
              [](const fedpp::model_layout& l) { return fedpp::fedavg<float>(l, fedpp::weighting::uniform); });
@@ -293,11 +305,12 @@ struct per_example {
   double accuracy = 0;
 };
 
-per_example score_examples(const sim::mlp<float>& model, std::span<const float> params, const sim::dataset& data,
-                           const std::vector<std::size_t>& idx) {
+per_example score_examples(const sim::mlp<float>& model, std::span<const float> params,
+                           const sim::dataset& data, const std::vector<std::size_t>& idx) {
   sim::row_matrix<float> x(static_cast<Eigen::Index>(idx.size()), 784), logits;
   for (std::size_t r = 0; r < idx.size(); ++r)
-    for (std::size_t j = 0; j < 784; ++j) x(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) = data.example(idx[r])[j];
+    for (std::size_t j = 0; j < 784; ++j)
+      x(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) = data.example(idx[r])[j];
   sim::mlp<float>::workspace ws;
   model.forward(params, x, logits, ws);
   per_example out;
@@ -325,9 +338,10 @@ int run_membership(const flags& o) {
   std::vector<std::size_t> targets(perm.begin(), perm.begin() + static_cast<std::ptrdiff_t>(2 * m));
   std::vector<std::uint8_t> is_member(2 * m, 0);
   std::fill(is_member.begin(), is_member.begin() + static_cast<std::ptrdiff_t>(m), 1);
-  std::printf("membership inference: %s, %zu clients, %zu rounds x %u local epochs, MLP 784-%zu-10, %zu members + "
-              "%zu non-members, %zu shadow federations\n",
-              o.dp ? "DP-FedAvg" : "FedAvg", o.clients, o.rounds, o.local_epochs, o.hidden, m, m, o.shadows);
+  std::printf(
+      "membership inference: %s, %zu clients, %zu rounds x %u local epochs, MLP 784-%zu-10, %zu members + "
+      "%zu non-members, %zu shadow federations\n",
+      o.dp ? "DP-FedAvg" : "FedAvg", o.clients, o.rounds, o.local_epochs, o.hidden, m, m, o.shadows);
   const auto train = [&](const std::vector<std::size_t>& examples, std::uint64_t run, double* eps) {
     const auto parts = shards_of(examples, o.clients);
     trainer_fn t = shard_trainer<sim::mlp<float>>{&model, &fm.train, &parts, o.seed + run};
@@ -358,7 +372,9 @@ int run_membership(const flags& o) {
     member_acc = score_examples(model, global.span(), fm.train, mem).accuracy;
   }
   std::printf("global model: train (members) accuracy %.4f, test accuracy %.4f", member_acc, test.accuracy);
-  if (o.dp) std::printf(", epsilon %.3f at delta %g (sigma %g, C %g, q %g)", epsilon, o.delta, o.sigma, o.clip, o.sampling_rate);
+  if (o.dp)
+    std::printf(", epsilon %.3f at delta %g (sigma %g, C %g, q %g)", epsilon, o.delta, o.sigma, o.clip,
+                o.sampling_rate);
   std::printf("\n%-16s %8s %12s %13s\n", "attack", "AUC", "TPR@1%FPR", "TPR@0.1%FPR");
   for (const auto& [name, s] : {std::pair{"loss-threshold", &loss_scores}, std::pair{"LiRA offline", &lira}})
     std::printf("%-16s %8.4f %12.4f %13.4f\n", name, audit::roc_auc(*s, is_member),
@@ -404,7 +420,8 @@ int run_inversion(const flags& o) {
     std::iota(ex.begin(), ex.end(), std::size_t{0});
     rows.push_back({"batch of " + std::to_string(b), ex, gradient_of(0, b), {}});
   }
-  for (std::size_t k : {10u, 100u}) { // secure aggregation reveals only the sum (here: its mean) of k clients' updates
+  for (std::size_t k :
+       {10u, 100u}) { // secure aggregation reveals only the sum (here: its mean) of k clients' updates
     std::vector<std::size_t> ex(k);
     std::iota(ex.begin(), ex.end(), std::size_t{0});
     std::vector<double> sum(params.size(), 0.0);
@@ -423,7 +440,8 @@ int run_inversion(const flags& o) {
     fedpp::compression::decode(payload, std::span<float>(out));
     std::vector<double> mask(out.size());
     for (std::size_t i = 0; i < out.size(); ++i) mask[i] = out[i] != 0.0f ? 1.0 : 0.0;
-    rows.push_back({"top-" + std::to_string(static_cast<int>(f * 100)) + "% sparsification", {0}, as_double(out), mask});
+    rows.push_back(
+        {"top-" + std::to_string(static_cast<int>(f * 100)) + "% sparsification", {0}, as_double(out), mask});
   }
   for (unsigned bits : {8u, 2u}) {
     const fedpp::compression::uniform_quantizer c(bits);
@@ -443,15 +461,18 @@ int run_inversion(const flags& o) {
     std::snprintf(name, sizeof name, "DP clip %g (norm %.3g), sigma %g", o.clip, norm, sigma);
     rows.push_back({name, {0}, as_double(x), {}});
   }
-  std::printf("gradient inversion: victim 784-%zu-10 sigmoid MLP (%zu parameters) at initialization, Fashion-MNIST "
-              "test images; DLG: L-BFGS, %zu iterations, labels known (iDLG for one example)\n",
-              o.inversion_hidden, params.size(), o.dlg_iterations);
-  std::printf("%-40s %12s %10s %12s %10s\n", "what the server sees", "exact MSE", "PSNR dB", "DLG MSE", "PSNR dB");
+  std::printf(
+      "gradient inversion: victim 784-%zu-10 sigmoid MLP (%zu parameters) at initialization, Fashion-MNIST "
+      "test images; DLG: L-BFGS, %zu iterations, labels known (iDLG for one example)\n",
+      o.inversion_hidden, params.size(), o.dlg_iterations);
+  std::printf("%-40s %12s %10s %12s %10s\n", "what the server sees", "exact MSE", "PSNR dB", "DLG MSE",
+              "PSNR dB");
   { // the floor of a useless reconstruction: a blank (all-zero) image for the first input
     const auto im = image(0);
     const std::vector<double> blank(784, 0.0);
     const double mse = audit::mean_squared_error(std::span<const double>(blank), std::span<const double>(im));
-    std::printf("%-40s %12.3g %10.1f %12s %10s\n", "(baseline: a blank image)", mse, audit::psnr(mse), "", "");
+    std::printf("%-40s %12.3g %10.1f %12s %10s\n", "(baseline: a blank image)", mse, audit::psnr(mse), "",
+                "");
   }
   std::vector<double> png_exact, png_dlg, png_truth;
   for (const auto& row : rows) {
@@ -459,15 +480,16 @@ int run_inversion(const flags& o) {
     double exact_mse = NAN;
     std::vector<double> exact_img(784, 0.0);
     try {
-      const auto inv = audit::invert_fully_connected(g.subspan(0, o.inversion_hidden * 784),
-                                                     g.subspan(victim.fc1_bias_offset(), o.inversion_hidden), 784);
+      const auto inv =
+          audit::invert_fully_connected(g.subspan(0, o.inversion_hidden * 784),
+                                        g.subspan(victim.fc1_bias_offset(), o.inversion_hidden), 784);
       exact_img = inv.input;
       for (auto& v : exact_img) v = std::clamp(v, 0.0, 1.0); // the attacker knows pixels lie in [0, 1]
       exact_mse = HUGE_VAL; // the best match among the examples behind the update
       for (std::size_t k : row.examples) {
         const auto im = image(k);
         exact_mse = std::min(exact_mse, audit::mean_squared_error(std::span<const double>(exact_img),
-                                                                   std::span<const double>(im)));
+                                                                  std::span<const double>(im)));
       }
     } catch (const fedpp::invalid_config&) {
       // no first-layer row with a non-zero bias gradient survived (e.g. top-k dropped them all)
@@ -496,8 +518,8 @@ int run_inversion(const flags& o) {
         truth.insert(truth.end(), im.begin(), im.end());
       }
       std::vector<std::size_t> pairing;
-      dlg_mse = audit::batch_reconstruction_mse(std::span<const double>(truth), std::span<const double>(r.inputs), 784,
-                                                &pairing);
+      dlg_mse = audit::batch_reconstruction_mse(std::span<const double>(truth),
+                                                std::span<const double>(r.inputs), 784, &pairing);
       dlg_img.assign(r.inputs.begin() + static_cast<std::ptrdiff_t>(pairing[0] * 784),
                      r.inputs.begin() + static_cast<std::ptrdiff_t>(pairing[0] * 784 + 784));
     }
@@ -515,8 +537,8 @@ int run_inversion(const flags& o) {
       std::snprintf(s, sizeof s, "%.1f", p);
       return std::string(s);
     };
-    std::printf("%-40s %12s %10s %12s %10s\n", row.name.c_str(), show(exact_mse).c_str(), show_psnr(exact_mse).c_str(),
-                show(dlg_mse).c_str(), show_psnr(dlg_mse).c_str());
+    std::printf("%-40s %12s %10s %12s %10s\n", row.name.c_str(), show(exact_mse).c_str(),
+                show_psnr(exact_mse).c_str(), show(dlg_mse).c_str(), show_psnr(dlg_mse).c_str());
     const auto first = image(row.examples.front());
     png_truth.insert(png_truth.end(), first.begin(), first.end());
     png_exact.insert(png_exact.end(), exact_img.begin(), exact_img.end());
@@ -531,7 +553,8 @@ int run_inversion(const flags& o) {
     const std::string path = o.out_dir + "/audit_inversion.png";
     audit::write_png_gray(path, w, h, px);
     std::printf("wrote %s (columns: the settings above in order; rows: an input behind the update, exact "
-                "reconstruction, DLG; reconstructions clamped to [0, 1], black where none ran)\n", path.c_str());
+                "reconstruction, DLG; reconstructions clamped to [0, 1], black where none ran)\n",
+                path.c_str());
   }
   return 0;
 }
@@ -576,16 +599,18 @@ int run_backdoor(const flags& o) {
   }
   const std::size_t n_stamped = stamped_labels.size();
   const sim::dataset stamped(std::move(stamped_features), std::vector<std::uint8_t>(stamped_labels), 784, 10);
-  std::printf("backdoor: %zu of %zu clients stamp a %zux%zu checkerboard on %.0f%% of their images and relabel them "
-              "%zu (%s)%s; %zu clients per round (DP: q = %g, sigma %g, C %g), %zu rounds, MLP 784-%zu-10\n",
-              attackers.size(), o.clients, trigger.size, trigger.size, 100 * o.poison_fraction, o.target,
-              sim::fashion_mnist::class_names[o.target],
-              o.boost > 1 ? (", updates boosted x" + example_cli::format_real(o.boost)).c_str() : "", o.clients_per_round,
-              o.sampling_rate, o.sigma, o.clip, o.rounds, o.hidden);
+  std::printf(
+      "backdoor: %zu of %zu clients stamp a %zux%zu checkerboard on %.0f%% of their images and relabel them "
+      "%zu (%s)%s; %zu clients per round (DP: q = %g, sigma %g, C %g), %zu rounds, MLP 784-%zu-10\n",
+      attackers.size(), o.clients, trigger.size, trigger.size, 100 * o.poison_fraction, o.target,
+      sim::fashion_mnist::class_names[o.target],
+      o.boost > 1 ? (", updates boosted x" + example_cli::format_real(o.boost)).c_str() : "",
+      o.clients_per_round, o.sampling_rate, o.sigma, o.clip, o.rounds, o.hidden);
   const trainer_fn honest = shard_trainer<sim::mlp<float>>{&model, &fm.train, &parts, o.seed};
   trainer_fn attacker = shard_trainer<sim::mlp<float>>{&model, &poisoned, &poisoned_parts, o.seed};
   if (o.boost > 1) // model replacement (Bagdasaryan et al. 2020): w_g + γ (w_local − w_g)
-    attacker = [inner = attacker, gamma = o.boost](fedpp::client_id id, const fedpp::host_model_view<const float>& global,
+    attacker = [inner = attacker, gamma = o.boost](fedpp::client_id id,
+                                                   const fedpp::host_model_view<const float>& global,
                                                    const fedpp::round_config& config) {
       auto r = inner(id, global, config);
       const auto g = fedpp::flat_model<float>::copy_of(global);
@@ -594,7 +619,8 @@ int run_backdoor(const flags& o) {
         w[i] = g.span()[i] + static_cast<float>(gamma) * (w[i] - g.span()[i]);
       return r;
     };
-  const trainer_fn routed = fedpp::attacks::attacker_router<float, trainer_fn, trainer_fn>(honest, attacker, attackers);
+  const trainer_fn routed =
+      fedpp::attacks::attacker_router<float, trainer_fn, trainer_fn>(honest, attacker, attackers);
   std::printf("%-10s %14s %20s %s\n", "defense", "clean accuracy", "attack success rate", "notes");
   for (const auto& d : o.defenses) {
     using fedpp::model_layout;
@@ -603,22 +629,25 @@ int run_backdoor(const flags& o) {
     if (d == "fedavg")
       w = federate(o, routed, std::move(w), o.clients, false);
     else if (d == "normbound")
-      w = federate<fedpp::norm_bounding<float>>(o, routed, std::move(w), o.clients, false, nullptr,
-                                                [&](const model_layout& l) { return fedpp::norm_bounding<float>(l, o.max_norm); });
+      w = federate<fedpp::norm_bounding<float>>(
+          o, routed, std::move(w), o.clients, false, nullptr,
+          [&](const model_layout& l) { return fedpp::norm_bounding<float>(l, o.max_norm); });
     else if (d == "median")
-      w = federate<fedpp::coordinate_median<float>>(o, routed, std::move(w), o.clients, false, nullptr,
-                                                    [](const model_layout& l) { return fedpp::coordinate_median<float>(l); });
+      w = federate<fedpp::coordinate_median<float>>(
+          o, routed, std::move(w), o.clients, false, nullptr,
+          [](const model_layout& l) { return fedpp::coordinate_median<float>(l); });
     else if (d == "trimmed")
-      w = federate<fedpp::trimmed_mean<float>>(o, routed, std::move(w), o.clients, false, nullptr, [&](const model_layout& l) {
-        return fedpp::trimmed_mean<float>(l, {.beta = o.trim});
-      });
+      w = federate<fedpp::trimmed_mean<float>>(
+          o, routed, std::move(w), o.clients, false, nullptr,
+          [&](const model_layout& l) { return fedpp::trimmed_mean<float>(l, {.beta = o.trim}); });
     else if (d == "krum") {
       const std::size_t f = std::max<std::size_t>(1, (o.clients_per_round - 3) / 2 < attackers.size()
-                                                          ? (o.clients_per_round - 3) / 2
-                                                          : attackers.size());
-      w = federate<fedpp::krum<float>>(o, routed, std::move(w), o.clients, false, nullptr, [&, f](const model_layout& l) {
-        return fedpp::krum<float>(l, {.byzantine = f, .selected = o.clients_per_round - f});
-      });
+                                                         ? (o.clients_per_round - 3) / 2
+                                                         : attackers.size());
+      w = federate<fedpp::krum<float>>(
+          o, routed, std::move(w), o.clients, false, nullptr, [&, f](const model_layout& l) {
+            return fedpp::krum<float>(l, {.byzantine = f, .selected = o.clients_per_round - f});
+          });
     } else if (d == "dp")
       w = federate(o, routed, std::move(w), o.clients, true, &eps);
     const double clean = sim::evaluate(model, w.span(), fm.test).accuracy;
@@ -628,7 +657,8 @@ int run_backdoor(const flags& o) {
     std::vector<std::size_t> pred;
     for (std::size_t b = 0; b < n_stamped; b += 1000) {
       const std::size_t count = std::min<std::size_t>(1000, n_stamped - b);
-      x = Eigen::Map<const sim::row_matrix<float>>(stamped.features().data() + b * 784, static_cast<Eigen::Index>(count), 784);
+      x = Eigen::Map<const sim::row_matrix<float>>(stamped.features().data() + b * 784,
+                                                   static_cast<Eigen::Index>(count), 784);
       model.forward(w.span(), x, logits, ws);
       for (std::size_t r = 0; r < count; ++r) {
         const float* z = logits.data() + r * 10;
@@ -672,8 +702,8 @@ int run_audit(const flags& o) {
     auto params = fedpp::flat_model<float>::copy_of(global);
     if (id < o.clients) { // a real client trains the model's part; its canary coordinates stay
       const sim::dataset_view view(fm.train, parts.at(id));
-      (void)sim::local_train(model, params.span().subspan(0, p), view, sim::sgd_config::from(config), o.seed, id,
-                             config.round);
+      (void)sim::local_train(model, params.span().subspan(0, p), view, sim::sgd_config::from(config), o.seed,
+                             id, config.round);
       return {std::move(params), fedpp::update_kind::weights, static_cast<double>(view.size()), {}};
     }
     // a canary client: a Dirac update far beyond C, which the server clips to C e_i
@@ -688,14 +718,15 @@ int run_audit(const flags& o) {
   using hooks = dp::central_dp_hooks<float>;
   fedpp::server<float, fedpp::poisson_sampler, fedpp::server_sgd<float>, fedpp::fedavg<float>,
                 fedpp::wall_clock_availability, hooks>
-      server(std::move(initial), fedpp::poisson_sampler(population, o.sampling_rate), fedpp::server_sgd<float>(1.0),
-             server_options_for(o), {},
+      server(std::move(initial), fedpp::poisson_sampler(population, o.sampling_rate),
+             fedpp::server_sgd<float>(1.0), server_options_for(o), {},
              hooks(dp_options_for(o, population, actual_sigma), layout,
                    dp::secure_rng::reproducible(dp::reproducible_seed{o.seed + 2000})),
              [](const fedpp::model_layout& l) { return fedpp::fedavg<float>(l, fedpp::weighting::uniform); });
-  std::printf("one-run audit of DP-FedAvg: %zu real clients + %zu of %zu canaries included, q = %g, %zu rounds, C = "
-              "%g, sigma claimed %g, sigma used %g\n",
-              o.clients, canary_of.size(), m, o.sampling_rate, o.rounds, o.clip, o.sigma, actual_sigma);
+  std::printf(
+      "one-run audit of DP-FedAvg: %zu real clients + %zu of %zu canaries included, q = %g, %zu rounds, C = "
+      "%g, sigma claimed %g, sigma used %g\n",
+      o.clients, canary_of.size(), m, o.sampling_rate, o.rounds, o.clip, o.sigma, actual_sigma);
   for (std::size_t r = 0; r < o.rounds; ++r) (void)server.run_round(federation.server_endpoint());
   // white-box score: the canary's coordinate of the final model = the sum of the released noisy
   // means over the rounds (only released aggregates ever touch it)
@@ -703,15 +734,17 @@ int run_audit(const flags& o) {
   for (std::size_t i = 0; i < m; ++i) scores[i] = server.model().span()[p + i];
   const auto result = audit::one_run_audit(scores, included, o.guesses, o.guesses, o.delta, o.beta);
   const double claimed = dp::epsilon_for<dp::rdp_accountant>(o.sampling_rate, o.sigma, o.rounds, o.delta);
-  const double acc = sim::evaluate(model, std::span<const float>(server.model().span()).subspan(0, p), fm.test).accuracy;
+  const double acc =
+      sim::evaluate(model, std::span<const float>(server.model().span()).subspan(0, p), fm.test).accuracy;
   std::printf("test accuracy %.4f\n", acc);
   std::printf("guesses %zu, correct %zu; epsilon lower bound %.3f (confidence %g, delta %g); accountant's "
               "epsilon %.3f (RDP, sigma %g)\n",
-              result.guesses.guesses, result.guesses.correct, result.epsilon_lower_bound, 1 - o.beta, o.delta, claimed,
-              o.sigma);
+              result.guesses.guesses, result.guesses.correct, result.epsilon_lower_bound, 1 - o.beta, o.delta,
+              claimed, o.sigma);
   if (result.epsilon_lower_bound > claimed)
-    std::printf("audit: VIOLATION: the lower bound exceeds the claimed epsilon; the mechanism is not (%.3f, %g)-DP\n",
-                claimed, o.delta);
+    std::printf(
+        "audit: VIOLATION: the lower bound exceeds the claimed epsilon; the mechanism is not (%.3f, %g)-DP\n",
+        claimed, o.delta);
   else
     std::printf("audit: consistent: the lower bound does not exceed the claimed epsilon\n");
   return 0;

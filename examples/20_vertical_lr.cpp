@@ -56,8 +56,9 @@ struct settings {
 
 // Columns [first, first + count) of the data, rows in `order`, standardised with the mean and
 // deviation of the rows flagged train.
-hetero_lr_features party_columns(const fedpp::simulation::breast_cancer_data& d, std::span<const std::size_t> order,
-                                 std::size_t first, std::size_t count, const std::vector<bool>& train) {
+hetero_lr_features party_columns(const fedpp::simulation::breast_cancer_data& d,
+                                 std::span<const std::size_t> order, std::size_t first, std::size_t count,
+                                 const std::vector<bool>& train) {
   hetero_lr_features f{order.size(), count, std::vector<double>(order.size() * count)};
   for (std::size_t k = 0; k < order.size(); ++k)
     for (std::size_t j = 0; j < count; ++j) f.x[k * count + j] = d.x[order[k] * d.features + first + j];
@@ -92,7 +93,8 @@ scores evaluate(std::span<const double> prob, std::span<const int> labels) {
     positive[i] = labels[i] == 1 ? 1 : 0;
     correct += (prob[i] >= 0.5) == (labels[i] == 1) ? 1 : 0;
   }
-  return {static_cast<double>(correct) / static_cast<double>(labels.size()), fedpp::audit::roc_auc(prob, positive)};
+  return {static_cast<double>(correct) / static_cast<double>(labels.size()),
+          fedpp::audit::roc_auc(prob, positive)};
 }
 
 std::vector<double> central_predict(const std::vector<double>& w, const hetero_lr_features& x) {
@@ -109,7 +111,8 @@ int run(const settings& s) {
   const auto data = fedpp::simulation::load_breast_cancer_csv(s.csv);
   if (data.features != 30 || data.class_names.size() != 2)
     throw fedpp::invalid_config("expected 30 features and 2 classes (the breast cancer data), got " +
-                                std::to_string(data.features) + " and " + std::to_string(data.class_names.size()));
+                                std::to_string(data.features) + " and " +
+                                std::to_string(data.class_names.size()));
   // Ids: the guest holds rows 0..N-1 as "patient-<row>" plus --extra of its own; the host the
   // same patients in a shuffled order plus --extra others.
   const std::size_t n = data.rows;
@@ -137,18 +140,20 @@ int run(const settings& s) {
   const psi_result guest_rows = run_psi_initiator(tg, host_id, guest_ids, po, psi_rng);
   const psi_result host_rows = host_psi.get();
   bool aligned = guest_rows.rows.size() == n && host_rows.rows.size() == n;
-  for (std::size_t k = 0; aligned && k < n; ++k) aligned = guest_ids[guest_rows.rows[k]] == host_ids[host_rows.rows[k]];
+  for (std::size_t k = 0; aligned && k < n; ++k)
+    aligned = guest_ids[guest_rows.rows[k]] == host_ids[host_rows.rows[k]];
   if (!aligned) {
     std::printf("ALIGNMENT MISMATCH\n");
     return 1;
   }
-  std::printf("PSI: guest %zu ids, host %zu ids, %zu shared; alignment verified (%llu bytes from the guest)\n",
-              guest_ids.size(), host_ids.size(), guest_rows.rows.size(),
-              static_cast<unsigned long long>(tg.bytes_sent()));
+  std::printf(
+      "PSI: guest %zu ids, host %zu ids, %zu shared; alignment verified (%llu bytes from the guest)\n",
+      guest_ids.size(), host_ids.size(), guest_rows.rows.size(),
+      static_cast<unsigned long long>(tg.bytes_sent()));
   // Each party's data rows in the aligned order (the guest's row k is the host's row k).
   std::vector<std::size_t> g_data(n), h_data(n);
   for (std::size_t k = 0; k < n; ++k) {
-    g_data[k] = guest_rows.rows[k];             // guest id row = data row
+    g_data[k] = guest_rows.rows[k];            // guest id row = data row
     h_data[k] = host_order[host_rows.rows[k]]; // host id row -> its data row
   }
   // Train/test split of the aligned rows (a seeded permutation both parties can draw).
@@ -176,7 +181,7 @@ int run(const settings& s) {
   o.batch_size = s.batch;
   o.max_epochs = s.epochs;
   o.learning_rate = s.lr;
-  o.schedule = s.schedule == "constant" ? hetero_lr_schedule_kind::constant
+  o.schedule = s.schedule == "constant"  ? hetero_lr_schedule_kind::constant
                : s.schedule == "inverse" ? hetero_lr_schedule_kind::inverse
                                          : hetero_lr_schedule_kind::inverse_sqrt;
   o.decay = s.decay;
@@ -188,10 +193,12 @@ int run(const settings& s) {
 
   const auto keygen_start = std::chrono::steady_clock::now();
   auto keys = generate_paillier_keypair(s.key_bits);
-  const double keygen_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - keygen_start).count();
-  std::printf("hetero-LR: %zu training rows (guest 10 columns + label, host 20 columns), %zu test rows, %u-bit key "
-              "(generated in %.2f s), batch %u, %u thread(s) per party\n",
-              train_rows.size(), test_rows.size(), s.key_bits, keygen_seconds, s.batch, s.threads);
+  const double keygen_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - keygen_start).count();
+  std::printf(
+      "hetero-LR: %zu training rows (guest 10 columns + label, host 20 columns), %zu test rows, %u-bit key "
+      "(generated in %.2f s), batch %u, %u thread(s) per party\n",
+      train_rows.size(), test_rows.size(), s.key_bits, keygen_seconds, s.batch, s.threads);
 
   o.pool = &host_pool;
   hetero_lr_host host(select_rows(host_all, train_rows), o, random_source());
@@ -203,7 +210,8 @@ int run(const settings& s) {
     run_hetero_lr_host(t, guest_id, host, limits);
   });
   o.pool = &guest_pool;
-  hetero_lr_guest guest(select_rows(guest_all, train_rows), train_labels, 1, o, std::move(keys), random_source());
+  hetero_lr_guest guest(select_rows(guest_all, train_rows), train_labels, 1, o, std::move(keys),
+                        random_source());
   const std::vector<fedpp::endpoint_id> hosts{host_id};
   const std::uint64_t bytes_before = tg.bytes_sent() + tg.bytes_received();
   const auto report = run_hetero_lr_guest(tg, hosts, guest);
@@ -231,21 +239,27 @@ int run(const settings& s) {
   const scores taylor = evaluate(central_predict(w_taylor, central_test), test_labels);
   const scores exact = evaluate(central_predict(w_exact, central_test), test_labels);
   double max_diff = std::fabs(guest.intercept() - w_taylor.back());
-  for (std::size_t j = 0; j < 10; ++j) max_diff = std::max(max_diff, std::fabs(guest.weights()[j] - w_taylor[j]));
-  for (std::size_t j = 0; j < 20; ++j) max_diff = std::max(max_diff, std::fabs(host.weights()[j] - w_taylor[10 + j]));
+  for (std::size_t j = 0; j < 10; ++j)
+    max_diff = std::max(max_diff, std::fabs(guest.weights()[j] - w_taylor[j]));
+  for (std::size_t j = 0; j < 20; ++j)
+    max_diff = std::max(max_diff, std::fabs(host.weights()[j] - w_taylor[10 + j]));
 
   double mean_epoch = 0;
   for (double v : report.epoch_seconds) mean_epoch += v;
   mean_epoch /= static_cast<double>(report.epochs);
-  std::printf("epochs: %zu (%s); time per epoch %.3f s; bytes exchanged in training %llu (%.1f KiB per epoch)\n",
-              report.epochs, report.converged ? "converged" : "epoch limit", mean_epoch,
-              static_cast<unsigned long long>(train_bytes),
-              static_cast<double>(train_bytes) / 1024.0 / static_cast<double>(report.epochs));
-  std::printf("test accuracy / AUC: vertical %.4f / %.4f; central Taylor %.4f / %.4f; central exact logistic %.4f / %.4f\n",
+  std::printf(
+      "epochs: %zu (%s); time per epoch %.3f s; bytes exchanged in training %llu (%.1f KiB per epoch)\n",
+      report.epochs, report.converged ? "converged" : "epoch limit", mean_epoch,
+      static_cast<unsigned long long>(train_bytes),
+      static_cast<double>(train_bytes) / 1024.0 / static_cast<double>(report.epochs));
+  std::printf("test accuracy / AUC: vertical %.4f / %.4f; central Taylor %.4f / %.4f; central exact logistic "
+              "%.4f / %.4f\n",
               vertical.accuracy, vertical.auc, taylor.accuracy, taylor.auc, exact.accuracy, exact.auc);
   std::printf("largest weight difference vertical vs central Taylor: %.3g\n", max_diff);
-  const bool ok = std::fabs(vertical.accuracy - taylor.accuracy) <= 0.01 && std::fabs(vertical.auc - taylor.auc) <= 0.01;
-  std::printf(ok ? "vertical LR within 1 point of the central model\n" : "VERTICAL LR MORE THAN 1 POINT FROM THE CENTRAL MODEL\n");
+  const bool ok =
+      std::fabs(vertical.accuracy - taylor.accuracy) <= 0.01 && std::fabs(vertical.auc - taylor.auc) <= 0.01;
+  std::printf(ok ? "vertical LR within 1 point of the central model\n"
+                 : "VERTICAL LR MORE THAN 1 POINT FROM THE CENTRAL MODEL\n");
   return ok ? 0 : 1;
 }
 
@@ -253,8 +267,9 @@ int run(const settings& s) {
 
 int main(int argc, char** argv) {
   settings s;
-  example_cli::command_line cli("20_vertical_lr: PSI alignment, then vertical logistic regression with Paillier "
-                                "(FATE's hetero-LR) on the breast cancer data");
+  example_cli::command_line cli(
+      "20_vertical_lr: PSI alignment, then vertical logistic regression with Paillier "
+      "(FATE's hetero-LR) on the breast cancer data");
   cli.text("--csv", s.csv, "breast_cancer.csv (default: $FEDPP_BREAST_CANCER_CSV or python3-sklearn's file)");
   cli.count("--key-bits", s.key_bits, "Paillier key size (even)", 256U, 4096U);
   cli.count("--epochs", s.epochs, "epochs at most", 1U, 10000U);
@@ -266,7 +281,8 @@ int main(int argc, char** argv) {
   cli.real("--l2", s.l2, "L2 penalty", example_cli::within::closed(0, 10));
   cli.real("--tolerance", s.tolerance, "stop when the epoch loss changes by less (0: run every epoch)",
            example_cli::within::closed(0, 1));
-  cli.real("--test-fraction", s.test_fraction, "share of the aligned rows held out", example_cli::within::closed(0.05, 0.5));
+  cli.real("--test-fraction", s.test_fraction, "share of the aligned rows held out",
+           example_cli::within::closed(0.05, 0.5));
   cli.count("--extra", s.extra, "ids each party holds that the other does not", 0U, 100000U);
   cli.count("--threads", s.threads, "threads per party", 1U, 256U);
   cli.count("--seed", s.seed, "seed of the host's id order, the split and the batches", std::uint64_t{0},

@@ -79,11 +79,13 @@ std::vector<int> b_alone(const ftl_rows& x, const std::vector<std::size_t>& trai
   for (std::uint32_t step = 0; step < s.steps; ++step) {
     const auto out = net.forward(theta, tr.rows, tr.x.data(), 392, ws);
     for (std::size_t i = 0; i < tr.rows; ++i) {
-      const double mx = *std::max_element(out.begin() + static_cast<std::ptrdiff_t>(i * 10), out.begin() + static_cast<std::ptrdiff_t>(i * 10 + 10));
+      const double mx = *std::max_element(out.begin() + static_cast<std::ptrdiff_t>(i * 10),
+                                          out.begin() + static_cast<std::ptrdiff_t>(i * 10 + 10));
       double z = 0;
       for (std::size_t c = 0; c < 10; ++c) z += std::exp(out[i * 10 + c] - mx);
       for (std::size_t c = 0; c < 10; ++c)
-        dy[i * 10 + c] = (std::exp(out[i * 10 + c] - mx) / z - (y[i] == static_cast<int>(c) ? 1.0 : 0.0)) / static_cast<double>(tr.rows);
+        dy[i * 10 + c] = (std::exp(out[i * 10 + c] - mx) / z - (y[i] == static_cast<int>(c) ? 1.0 : 0.0)) /
+                         static_cast<double>(tr.rows);
     }
     net.backward(theta, tr.rows, tr.x.data(), 392, dy, grad, {}, ws);
     adam.step(theta, grad, s.lr, s.l2);
@@ -93,7 +95,8 @@ std::vector<int> b_alone(const ftl_rows& x, const std::vector<std::size_t>& trai
   const auto out = net.forward(theta, te.rows, te.x.data(), 392, ws);
   std::vector<int> pred(test.size());
   for (std::size_t i = 0; i < test.size(); ++i)
-    pred[i] = static_cast<int>(std::max_element(out.begin() + static_cast<std::ptrdiff_t>(i * 10), out.begin() + static_cast<std::ptrdiff_t>(i * 10 + 10)) -
+    pred[i] = static_cast<int>(std::max_element(out.begin() + static_cast<std::ptrdiff_t>(i * 10),
+                                                out.begin() + static_cast<std::ptrdiff_t>(i * 10 + 10)) -
                                (out.begin() + static_cast<std::ptrdiff_t>(i * 10)));
   return pred;
 }
@@ -139,12 +142,14 @@ int run(const settings& s) {
   auto oa = o, ob = o;
   oa.pool = &pool_a;
   ob.pool = &pool_b;
-  ftl_party_a a(split_nn_mlp<double>({392, s.hidden, s.dim}), s.seed * 7, xa, a_labels, ov_a, oa, std::move(ka));
+  ftl_party_a a(split_nn_mlp<double>({392, s.hidden, s.dim}), s.seed * 7, xa, a_labels, ov_a, oa,
+                std::move(ka));
   ftl_party_b b(split_nn_mlp<double>({392, s.hidden, s.dim}), s.seed * 7 + 1, xb, ov_b, ob, std::move(kb));
-  std::printf("FTL on Fashion-MNIST halves: A %u images (left half, labels), B %u images (right half), overlap %u; "
-              "networks 392-%u-%u, %u steps, %s mode%s\n",
-              s.a_rows, s.b_rows, s.overlap, s.hidden, s.dim, s.steps, s.mode.c_str(),
-              he ? (", " + std::to_string(s.key_bits) + "-bit keys").c_str() : "");
+  std::printf(
+      "FTL on Fashion-MNIST halves: A %u images (left half, labels), B %u images (right half), overlap %u; "
+      "networks 392-%u-%u, %u steps, %s mode%s\n",
+      s.a_rows, s.b_rows, s.overlap, s.hidden, s.dim, s.steps, s.mode.c_str(),
+      he ? (", " + std::to_string(s.key_bits) + "-bit keys").c_str() : "");
 
   fedpp::in_process_transport hub;
   paillier_wire::key_limits limits;
@@ -155,12 +160,17 @@ int run(const settings& s) {
     run_ftl_party_b(t, 1, b, s.steps, ob, limits);
   });
   auto ta = hub.endpoint(1);
-  run_ftl_party_a(ta, 2, a, s.steps, [&](std::size_t step, double loss) {
-    if (step == 0 || (step + 1) % std::max<std::size_t>(1, s.steps / 10) == 0) {
-      if (std::isnan(loss)) std::printf("step %4zu\n", step + 1);
-      else std::printf("step %4zu  loss %.5f\n", step + 1, loss);
-    }
-  }, limits);
+  run_ftl_party_a(
+      ta, 2, a, s.steps,
+      [&](std::size_t step, double loss) {
+        if (step == 0 || (step + 1) % std::max<std::size_t>(1, s.steps / 10) == 0) {
+          if (std::isnan(loss))
+            std::printf("step %4zu\n", step + 1);
+          else
+            std::printf("step %4zu  loss %.5f\n", step + 1, loss);
+        }
+      },
+      limits);
   rb.get();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::uint64_t bytes = ta.bytes_sent() + ta.bytes_received();
@@ -190,13 +200,16 @@ int run(const settings& s) {
   for (std::size_t j = 0; j < s.overlap; ++j) ov_labels[j] = a_labels[j];
   const auto pred = b_alone(xb, ov_b, ov_labels, eval, s);
   std::size_t alone_correct = 0;
-  for (std::size_t i = 0; i < eval.size(); ++i) alone_correct += pred[i] == train.label(b_idx[eval[i]]) ? 1 : 0;
+  for (std::size_t i = 0; i < eval.size(); ++i)
+    alone_correct += pred[i] == train.label(b_idx[eval[i]]) ? 1 : 0;
   const double alone_acc = static_cast<double>(alone_correct) / static_cast<double>(eval.size());
 
-  std::printf("time: %.2f s for %u steps (%.3f s per step = per epoch over the overlap); bytes exchanged %llu (%.1f KiB per step)\n",
+  std::printf("time: %.2f s for %u steps (%.3f s per step = per epoch over the overlap); bytes exchanged "
+              "%llu (%.1f KiB per step)\n",
               seconds, s.steps, seconds / s.steps, static_cast<unsigned long long>(bytes),
               static_cast<double>(bytes) / 1024.0 / s.steps);
-  std::printf("accuracy on B's %zu non-overlapping images: FTL %.4f, B alone on the overlap's labels %.4f, margin %+.4f\n",
+  std::printf("accuracy on B's %zu non-overlapping images: FTL %.4f, B alone on the overlap's labels %.4f, "
+              "margin %+.4f\n",
               eval.size(), ftl_acc, alone_acc, ftl_acc - alone_acc);
   return 0;
 }
@@ -205,8 +218,9 @@ int run(const settings& s) {
 
 int main(int argc, char** argv) {
   settings s;
-  example_cli::command_line cli("21_transfer_learning: federated transfer learning (Liu et al. 2020) on Fashion-MNIST "
-                                "image halves, B labelled through A");
+  example_cli::command_line cli(
+      "21_transfer_learning: federated transfer learning (Liu et al. 2020) on Fashion-MNIST "
+      "image halves, B labelled through A");
   cli.count("--a-rows", s.a_rows, "images party A holds (left half, labelled)", 2U, 60000U);
   cli.count("--b-rows", s.b_rows, "images party B holds (right half)", 2U, 60000U);
   cli.count("--overlap", s.overlap, "images both hold", 1U, 60000U);
@@ -215,16 +229,20 @@ int main(int argc, char** argv) {
   cli.count("--steps", s.steps, "training steps (each over the whole overlap)", 1U, 100000U);
   cli.real("--lr", s.lr, "Adam's step size", example_cli::within::closed(1e-6, 1));
   cli.real("--gamma", s.gamma, "weight of the alignment loss", example_cli::within::closed(0, 100));
-  cli.real("--self-weight", s.self_weight, "weight of A's own supervised term on all its rows (0: the paper's loss)",
+  cli.real("--self-weight", s.self_weight,
+           "weight of A's own supervised term on all its rows (0: the paper's loss)",
            example_cli::within::closed(0, 100));
   cli.real("--l2", s.l2, "L2 penalty", example_cli::within::closed(0, 1));
   cli.choice("--mode", s.mode, "how exchanged values travel", {"plaintext", "paillier"});
   cli.count("--key-bits", s.key_bits, "Paillier key size (even; --mode paillier)", 256U, 4096U);
-  cli.count("--eval-rows", s.eval_rows, "B's non-overlapping images scored (0: all; paillier: 100)", 0U, 60000U);
+  cli.count("--eval-rows", s.eval_rows, "B's non-overlapping images scored (0: all; paillier: 100)", 0U,
+            60000U);
   cli.count("--threads", s.threads, "threads per party", 1U, 256U);
-  cli.count("--seed", s.seed, "seed of the images' choice and the networks", std::uint64_t{0}, std::uint64_t{1} << 62);
+  cli.count("--seed", s.seed, "seed of the images' choice and the networks", std::uint64_t{0},
+            std::uint64_t{1} << 62);
   cli.check([&] {
-    if (s.overlap >= s.b_rows) example_cli::refuse("--overlap", "must be below --b-rows (B needs rows to label)");
+    if (s.overlap >= s.b_rows)
+      example_cli::refuse("--overlap", "must be below --b-rows (B needs rows to label)");
     if (s.overlap > s.a_rows) example_cli::refuse("--overlap", "exceeds --a-rows");
     if (static_cast<std::uint64_t>(s.a_rows) + s.b_rows - s.overlap > 60000)
       example_cli::refuse("--b-rows", "A's and B's images exceed the 60,000 training images");

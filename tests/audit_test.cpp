@@ -71,7 +71,8 @@ TEST(AuditRoc, AucEqualsPairCountAndTrapezoidOnRandomScores) {
   EXPECT_NEAR(roc_auc(s, y), favourable / pairs, 1e-12);
   const auto c = roc_curve(s, y);
   double area = 0;
-  for (std::size_t k = 1; k < c.size(); ++k) area += (c[k].fpr - c[k - 1].fpr) * (c[k].tpr + c[k - 1].tpr) / 2;
+  for (std::size_t k = 1; k < c.size(); ++k)
+    area += (c[k].fpr - c[k - 1].fpr) * (c[k].tpr + c[k - 1].tpr) / 2;
   EXPECT_NEAR(area, favourable / pairs, 1e-12);
 }
 
@@ -161,7 +162,8 @@ TEST(AuditInversion, ExactFromFirstLayerOfOneExample) {
   std::vector<double> g(params.size());
   (void)model.gradient(params, x, y, g);
   const std::span<const double> gs(g);
-  const auto inv = invert_fully_connected(gs.subspan(0, 32 * 784), gs.subspan(model.fc1_bias_offset(), 32), 784);
+  const auto inv =
+      invert_fully_connected(gs.subspan(0, 32 * 784), gs.subspan(model.fc1_bias_offset(), 32), 784);
   EXPECT_EQ(inv.rows_used, 32u);
   for (std::size_t j = 0; j < 784; ++j) ASSERT_NEAR(inv.input[j], x[j], 1e-9) << j;
   EXPECT_LT(mse(inv.input, x), 1e-20);
@@ -169,7 +171,8 @@ TEST(AuditInversion, ExactFromFirstLayerOfOneExample) {
   std::vector<float> upd(g.size());
   for (std::size_t i = 0; i < g.size(); ++i) upd[i] = static_cast<float>(-0.1 * g[i]);
   const std::span<const float> us(upd);
-  const auto inv_f = invert_fully_connected(us.subspan(0, 32 * 784), us.subspan(model.fc1_bias_offset(), 32), 784);
+  const auto inv_f =
+      invert_fully_connected(us.subspan(0, 32 * 784), us.subspan(model.fc1_bias_offset(), 32), 784);
   for (std::size_t j = 0; j < 784; ++j) ASSERT_NEAR(inv_f.input[j], x[j], 1e-5);
 }
 
@@ -181,7 +184,8 @@ TEST(AuditInversion, TwoExamplesGiveAMixtureNotEitherInput) {
   std::vector<double> y{1, 0, 0, 0, 0, 0, 1, 0}, g(params.size());
   (void)model.gradient(params, x, y, g);
   const std::span<const double> gs(g);
-  const auto inv = invert_fully_connected(gs.subspan(0, 16 * 64), gs.subspan(model.fc1_bias_offset(), 16), 64);
+  const auto inv =
+      invert_fully_connected(gs.subspan(0, 16 * 64), gs.subspan(model.fc1_bias_offset(), 16), 64);
   const std::span<const double> xs(x);
   EXPECT_GT(mse(inv.input, xs.subspan(0, 64)), 1e-3);
   EXPECT_GT(mse(inv.input, xs.subspan(64, 64)), 1e-3);
@@ -243,7 +247,8 @@ TEST(AuditDlg, RecoversOneExampleOnATinyModel) {
   const std::size_t label = idlg_label(std::span<const double>(g).subspan(model.fc2_bias_offset(), 4));
   EXPECT_EQ(label, 2u);
   const std::vector<std::size_t> labels{label};
-  const auto r = dlg_reconstruct(model, params, g, labels, {}, {.optimizer = {.max_iterations = 2000}, .seed = 1});
+  const auto r =
+      dlg_reconstruct(model, params, g, labels, {}, {.optimizer = {.max_iterations = 2000}, .seed = 1});
   EXPECT_LT(r.distance, 1e-16);
   EXPECT_LT(mse(r.inputs, x), 1e-10);
   EXPECT_THROW((void)idlg_label(std::vector<double>{0.1, 0.2}), invalid_config);
@@ -265,7 +270,8 @@ double binomial_tail_exact(int r, int v, double q) { // Σ_{k ≥ v} C(r, k) q^k
 TEST(AuditOneRun, PValueMatchesIndependentSums) {
   const double eps = 1.0, q = std::exp(1.0) / (1 + std::exp(1.0));
   EXPECT_NEAR(one_run_p_value(50, 10, 9, eps, 0), binomial_tail_exact(10, 9, q), 1e-14);
-  EXPECT_NEAR(one_run_p_value(50, 20, 15, 0.3, 0), binomial_tail_exact(20, 15, 1 / (1 + std::exp(-0.3))), 1e-13);
+  EXPECT_NEAR(one_run_p_value(50, 20, 15, 0.3, 0), binomial_tail_exact(20, 15, 1 / (1 + std::exp(-0.3))),
+              1e-13);
   // with δ: f(v) + 2mδ max_i (f(v − i) − f(v)) / i, the maximum over i = 1..v written out
   const int r = 8, v = 7;
   const double delta = 1e-3, f_v = binomial_tail_exact(r, v, q);
@@ -366,9 +372,11 @@ TEST(AuditBackdoor, TriggerPixelsPoisoningAndSuccessRate) {
   EXPECT_EQ(features[30 + 2 * 6 + 3], 0.25f); // example 1 untouched
   EXPECT_EQ(features[2 * 30 + 2 * 6 + 3], 1.0f);
   const std::vector<std::size_t> bad{3};
-  EXPECT_THROW(poison_examples(std::span<float>(features), std::span<std::uint8_t>(labels), bad, t, 7), invalid_config);
+  EXPECT_THROW(poison_examples(std::span<float>(features), std::span<std::uint8_t>(labels), bad, t, 7),
+               invalid_config);
   EXPECT_EQ(labels, (std::vector<std::uint8_t>{7, 2, 7}));
-  EXPECT_THROW((pixel_trigger{.image_width = 4, .image_height = 4, .size = 4, .margin = 1}.validate()), invalid_config);
+  EXPECT_THROW((pixel_trigger{.image_width = 4, .image_height = 4, .size = 4, .margin = 1}.validate()),
+               invalid_config);
   EXPECT_THROW(t.apply(std::span<float>(features).subspan(0, 29)), invalid_config);
   // success rate ignores target-class examples: 2 of the 3 others predicted 7
   const std::vector<std::size_t> pred{7, 7, 1, 7};
@@ -391,7 +399,8 @@ TEST(AuditPng, ValidGreyscaleFile) {
 #ifdef FEDPP_AUDIT_TEST_ZLIB
   // IDAT inflates (zlib's own decoder) to the filtered rows
   const std::size_t idat = 8 + 25;
-  const std::size_t len = (std::size_t{f[idat]} << 24) | (std::size_t{f[idat + 1]} << 16) | (f[idat + 2] << 8) | f[idat + 3];
+  const std::size_t len =
+      (std::size_t{f[idat]} << 24) | (std::size_t{f[idat + 1]} << 16) | (f[idat + 2] << 8) | f[idat + 3];
   std::vector<unsigned char> raw(8);
   uLongf raw_len = raw.size();
   ASSERT_EQ(uncompress(raw.data(), &raw_len, f.data() + idat + 8, static_cast<uLong>(len)), Z_OK);

@@ -5,13 +5,13 @@
 // of the client models' logits, refusals leave no trace) and FedDF on fedpp::server (distilled every
 // round, a hostile client refused and counted, bit-identical reruns).
 #include "fedpp/distillation/distillation.hpp"
-#include "fedpp/simulation/distillation_adapter.hpp"
 #include "fedpp/orchestration/in_process_federation.hpp"
 #include "fedpp/orchestration/server.hpp"
 #include "fedpp/random/distributions.hpp"
 #include "fedpp/random/rng.hpp"
 #include "fedpp/scheduling/uniform_sampler.hpp"
 #include "fedpp/simulation/dataset.hpp"
+#include "fedpp/simulation/distillation_adapter.hpp"
 #include "fedpp/simulation/local_training.hpp"
 
 #include <gmock/gmock.h>
@@ -90,7 +90,8 @@ TEST(DistillationLoss, GradientMatchesFiniteDifferences) {
       plus[i] += h;
       minus[i] -= h;
       const double numeric = (loss_of(plus, t, y, c, o) - loss_of(minus, t, y, c, o)) / (2 * h);
-      EXPECT_NEAR(g[i], numeric, 1e-8) << "T " << o.temperature << " alpha " << o.hard_label_weight << " i " << i;
+      EXPECT_NEAR(g[i], numeric, 1e-8)
+          << "T " << o.temperature << " alpha " << o.hard_label_weight << " i " << i;
     }
   }
 }
@@ -180,7 +181,8 @@ TEST(EnsembleTeacher, RefusesBadLogitsUnchanged) {
 // --- The proxy set ---------------------------------------------------------------------------------
 
 TEST(ProxySet, SplitIsSeededDisjointAndComplete) {
-  const fd::proxy_set<float> a(normals<float>(100 * 3, 5), 3, 0.2, 9), b(normals<float>(100 * 3, 5), 3, 0.2, 9);
+  const fd::proxy_set<float> a(normals<float>(100 * 3, 5), 3, 0.2, 9),
+      b(normals<float>(100 * 3, 5), 3, 0.2, 9);
   ASSERT_EQ(a.validation_indices().size(), 20u);
   ASSERT_EQ(a.train_indices().size(), 80u);
   EXPECT_TRUE(std::ranges::equal(a.validation_indices(), b.validation_indices()));
@@ -202,13 +204,21 @@ TEST(ProxySet, Refusals) {
     return std::string("no exception");
   };
   EXPECT_THAT(message([] { fd::proxy_set<float>({}, 3); }), HasSubstr("empty"));
-  EXPECT_THAT(message([] { fd::proxy_set<float>({1, 2, 3, 4}, 3); }), HasSubstr("not a whole number of rows"));
+  EXPECT_THAT(message([] {
+                fd::proxy_set<float>({1, 2, 3, 4}, 3);
+              }),
+              HasSubstr("not a whole number of rows"));
   EXPECT_THAT(message([] { fd::proxy_set<float>({1, 2, 3}, 0); }), HasSubstr("num_features must be > 0"));
-  EXPECT_THAT(message([] { fd::proxy_set<float>({1, 2, 3, 4, static_cast<float>(nan), 6}, 3); }),
+  EXPECT_THAT(message([] {
+                fd::proxy_set<float>({1, 2, 3, 4, static_cast<float>(nan), 6}, 3);
+              }),
               HasSubstr("row 1 feature 1 is not finite"));
   EXPECT_THAT(message([] { fd::proxy_set<float>({1, 2, 3}, 3, 1.0); }), HasSubstr("in [0, 1)"));
   EXPECT_THAT(message([] { fd::proxy_set<float>({1, 2, 3}, 3, nan); }), HasSubstr("in [0, 1)"));
-  EXPECT_THAT(message([] { fd::proxy_set<float>({1, 2, 3, 4, 5, 6}, 3, 0.1); }), HasSubstr("no validation row"));
+  EXPECT_THAT(message([] {
+                fd::proxy_set<float>({1, 2, 3, 4, 5, 6}, 3, 0.1);
+              }),
+              HasSubstr("no validation row"));
 }
 
 // --- The distiller -------------------------------------------------------------------------------
@@ -246,7 +256,8 @@ TEST(Distiller, ReducesTheKlOnProxyData) {
     o.eval_every = 20;
     o.loss.temperature = 2.0;
     auto theta = fx.start;
-    const auto r = fd::distill(fx.student, std::span<double>(theta), fx.proxy, std::span<const double>(fx.logits), o);
+    const auto r =
+        fd::distill(fx.student, std::span<double>(theta), fx.proxy, std::span<const double>(fx.logits), o);
     EXPECT_LT(r.final_train_loss, 0.5 * r.initial_train_loss);
     EXPECT_LT(r.best_validation_loss, 0.5 * r.initial_validation_loss);
     EXPECT_GT(r.best_step, 0u);
@@ -255,7 +266,8 @@ TEST(Distiller, ReducesTheKlOnProxyData) {
     const double kl = [&] {
       std::vector<double> z(fx.n * fx.c), p(fx.n * fx.c);
       softmax_d::workspace ws;
-      fd::logits_of_rows(fx.student, std::span<const double>(theta), fx.proxy.rows(), std::span<double>(z), ws);
+      fd::logits_of_rows(fx.student, std::span<const double>(theta), fx.proxy.rows(), std::span<double>(z),
+                         ws);
       fd::soft_targets<double>(fx.logits, fx.c, 2.0, p);
       std::vector<double> zt, pt;
       for (auto i : fx.proxy.train_indices())
@@ -280,7 +292,8 @@ TEST(Distiller, EarlyStoppingKeepsTheBestValidatedParameters) {
   o.eval_every = 10;
   o.patience = 30;
   auto theta = fx.start;
-  const auto r = fd::distill(fx.student, std::span<double>(theta), fx.proxy, std::span<const double>(fx.logits), o);
+  const auto r =
+      fd::distill(fx.student, std::span<double>(theta), fx.proxy, std::span<const double>(fx.logits), o);
   EXPECT_TRUE(r.stopped_early || r.diverged);
   EXPECT_LT(r.steps, 400u);
   EXPECT_LE(r.best_validation_loss, r.initial_validation_loss);
@@ -317,14 +330,15 @@ TEST(Distiller, HardLabelsNeedLabelsAndPullTowardsThem) {
       fd::distill(fx.student, std::span<double>(theta), fx.proxy, std::span<const double>(fx.logits), o, y);
   EXPECT_LT(r.final_train_loss, r.initial_train_loss);
   y[7] = 4; // label ≥ C
-  EXPECT_THROW(fd::distill(fx.student, std::span<double>(theta), fx.proxy, std::span<const double>(fx.logits), o, y),
-               fedpp::invalid_config);
+  EXPECT_THROW(
+      fd::distill(fx.student, std::span<double>(theta), fx.proxy, std::span<const double>(fx.logits), o, y),
+      fedpp::invalid_config);
 }
 
 TEST(Distiller, RefusalsLeaveTheParametersUnchanged) {
   const teacher_fixture fx;
-  const auto refused = [&](fd::distillation_options o, std::span<const double> teacher, std::vector<double> theta,
-                           std::span<const std::uint8_t> labels = {}) {
+  const auto refused = [&](fd::distillation_options o, std::span<const double> teacher,
+                           std::vector<double> theta, std::span<const std::uint8_t> labels = {}) {
     const auto before = theta;
     std::string what = "no exception";
     try {
@@ -343,7 +357,8 @@ TEST(Distiller, RefusalsLeaveTheParametersUnchanged) {
     return o;
   };
   EXPECT_THAT(refused(with([](auto& o) { o.loss.temperature = 0; }), t, fx.start), HasSubstr("temperature"));
-  EXPECT_THAT(refused(with([](auto& o) { o.loss.temperature = nan; }), t, fx.start), HasSubstr("temperature"));
+  EXPECT_THAT(refused(with([](auto& o) { o.loss.temperature = nan; }), t, fx.start),
+              HasSubstr("temperature"));
   EXPECT_THAT(refused(with([](auto& o) { o.loss.hard_label_weight = 1.5; }), t, fx.start),
               HasSubstr("hard_label_weight"));
   EXPECT_THAT(refused(with([](auto& o) { o.loss.hard_label_weight = 0.5; }), t, fx.start),
@@ -359,7 +374,8 @@ TEST(Distiller, RefusalsLeaveTheParametersUnchanged) {
   auto bad_teacher = fx.logits;
   bad_teacher[9] = std::numeric_limits<double>::infinity();
   EXPECT_THAT(refused(ok, bad_teacher, fx.start), HasSubstr("logit 9 is not finite"));
-  EXPECT_THAT(refused(ok, t, std::vector<double>(fx.start.size() + 1)), HasSubstr("parameters, the student has"));
+  EXPECT_THAT(refused(ok, t, std::vector<double>(fx.start.size() + 1)),
+              HasSubstr("parameters, the student has"));
   auto bad_start = fx.start;
   bad_start[2] = nan;
   EXPECT_THAT(refused(ok, t, bad_start), HasSubstr("starting parameter 2 is not finite"));
@@ -431,7 +447,8 @@ TEST(FeddfAggregator, TeacherIsTheMeanOfTheClientModelsLogits) {
   // The FedAvg starting point's KL, computed here, is the distiller's initial loss.
   fedpp::flat_model<float> fedavg_delta(fx.global.layout());
   for (std::size_t i = 0; i < fedavg_delta.size(); ++i)
-    fedavg_delta.span()[i] = static_cast<float>((10.0 * d1.span()[i] + 30.0 * d2.span()[i] + 60.0 * d3.span()[i]) / 100.0);
+    fedavg_delta.span()[i] =
+        static_cast<float>((10.0 * d1.span()[i] + 30.0 * d2.span()[i] + 60.0 * d3.span()[i]) / 100.0);
   const auto z0 = fx.logits_of(fedavg_delta);
   std::vector<double> p(t.size());
   fd::soft_targets<double>(t, 2, 1.0, p);
@@ -461,15 +478,16 @@ TEST(FeddfAggregator, RefusedUpdatesLeaveNoTrace) {
   // Finite deltas whose client model x_global + delta overflows.
   fedpp::flat_model<float> overflowing(fx.global.layout());
   for (std::size_t i = 0; i < overflowing.size(); ++i)
-    overflowing.span()[i] = fx.global.span()[i] >= 0 ? std::numeric_limits<float>::max()
-                                                     : -std::numeric_limits<float>::max();
+    overflowing.span()[i] =
+        fx.global.span()[i] >= 0 ? std::numeric_limits<float>::max() : -std::numeric_limits<float>::max();
   EXPECT_EQ(reason(update_of(overflowing, 3, 10)), fedpp::rejection_reason::non_finite);
   fedpp::model_layout other;
   other.add("w", {6});
   const fedpp::flat_model<float> wrong(other);
   EXPECT_EQ(reason(fedpp::client_update<float>::from_flat(4, other, wrong.span(), 10)),
             fedpp::rejection_reason::layout_mismatch);
-  EXPECT_EQ(reason(update_of(fx.delta(5), 5, -1)), fedpp::rejection_reason::bad_weight); // the inner fedavg's check
+  EXPECT_EQ(reason(update_of(fx.delta(5), 5, -1)),
+            fedpp::rejection_reason::bad_weight); // the inner fedavg's check
   EXPECT_EQ(agg.num_inputs(), 1u);
   EXPECT_EQ(agg.teachers(), 1u);
   EXPECT_EQ(agg.teacher_logits(), clean.teacher_logits());
@@ -550,7 +568,8 @@ struct skewed_trainer {
   const skewed_task* task;
   sim::softmax_regression<float> model{4, 3};
   bool hostile = false;
-  fedpp::client_result<float> operator()(fedpp::client_id id, const fedpp::host_model_view<const float>& global,
+  fedpp::client_result<float> operator()(fedpp::client_id id,
+                                         const fedpp::host_model_view<const float>& global,
                                          const fedpp::round_config& config) const {
     auto params = fedpp::flat_model<float>::copy_of(global);
     const sim::dataset_view view(task->data, task->parts.at(id));
@@ -564,7 +583,8 @@ std::vector<float> run_feddf(bool hostile, std::vector<fd::feddf_round_report>& 
                              std::vector<fedpp::round_metrics>& metrics) {
   const skewed_task task;
   const softmax_f student(sim::softmax_regression<float>(4, 3));
-  std::vector<float> proxy(task.data.features().begin() + 500 * 4, task.data.features().end()); // unlabeled rows 500..599
+  std::vector<float> proxy(task.data.features().begin() + 500 * 4,
+                           task.data.features().end()); // unlabeled rows 500..599
   fd::feddf_options o;
   o.distillation.max_steps = 30;
   o.distillation.batch_size = 16;
@@ -578,8 +598,8 @@ std::vector<float> run_feddf(bool hostile, std::vector<fd::feddf_round_report>& 
   so.client_config.learning_rate = 0.1;
   so.client_config.batch_size = 16;
   so.seed = 7;
-  fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, fd::feddf_aggregator<softmax_f>> server(
-      student.model().make_parameters(2), fedpp::uniform_sampler(6, 6), {}, so, {}, {}, df.factory());
+  fedpp::server<float, fedpp::uniform_sampler, fedpp::server_sgd<float>, fd::feddf_aggregator<softmax_f>>
+      server(student.model().make_parameters(2), fedpp::uniform_sampler(6, 6), {}, so, {}, {}, df.factory());
   df.watch(server.model());
   for (int r = 0; r < 3; ++r) {
     metrics.push_back(server.run_round(federation.server_endpoint()));

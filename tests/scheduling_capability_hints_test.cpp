@@ -133,7 +133,8 @@ TEST(CapabilityHints, BadOverridesAreRejected) {
 /// names, and moves every parameter by id + 1 (so the server's mean shows each client's weight).
 struct batch_reporting_trainer {
   std::vector<double> sizes;
-  fedpp::client_result<float> operator()(fedpp::client_id id, const fedpp::host_model_view<const float>& global,
+  fedpp::client_result<float> operator()(fedpp::client_id id,
+                                         const fedpp::host_model_view<const float>& global,
                                          const round_config& config) const {
     auto w = fedpp::flat_model<float>::copy_of(global);
     for (auto& v : w.span()) v += static_cast<float>(id + 1);
@@ -154,8 +155,8 @@ fedpp::round_metrics round_with_batches(std::uint32_t phone_batch, std::uint32_t
   fedpp::in_process_federation<float, batch_reporting_trainer> federation({0, 1, 2, 3}, trainer, layout, 1);
   fedpp::server_options options;
   options.client_config.batch_size = 32;
-  fedpp::server<float, fedpp::uniform_sampler> server(fedpp::flat_model<float>(layout), fedpp::uniform_sampler(4, 4),
-                                                      {}, options);
+  fedpp::server<float, fedpp::uniform_sampler> server(fedpp::flat_model<float>(layout),
+                                                      fedpp::uniform_sampler(4, 4), {}, options);
   config_overrides phone, laptop;
   phone.batch_size = phone_batch;
   laptop.batch_size = laptop_batch;
@@ -177,14 +178,16 @@ TEST(CapabilityHints, BatchSizesPerDeviceClassAreWeightedByExamplesNotSteps) {
   // Each client trained with its class's batch size: the example-weighted mean of what they saw.
   EXPECT_NEAR(m.client_metrics.at("batch_size"), (100.0 * 8 + 500.0 * 64) / 600.0, 1e-9);
   // Steps ⌈n/B⌉: 5, 8 (phones, B = 8), 4, 5 (laptops, B = 64).
-  EXPECT_NEAR(m.client_metrics.at("local_steps"), (40.0 * 5 + 60.0 * 8 + 200.0 * 4 + 300.0 * 5) / 600.0, 1e-9);
+  EXPECT_NEAR(m.client_metrics.at("local_steps"), (40.0 * 5 + 60.0 * 8 + 200.0 * 4 + 300.0 * 5) / 600.0,
+              1e-9);
   // FedAvg: Σ n_k Δ_k / Σ n_k with Δ_k = k + 1 — the weights are 40, 60, 200, 300 / 600.
   const float expected = static_cast<float>((40.0 * 1 + 60.0 * 2 + 200.0 * 3 + 300.0 * 4) / 600.0);
   for (const float v : model) EXPECT_FLOAT_EQ(v, expected);
   // Swap the classes' batch sizes: the steps change (1, 1, 25, 38), the weights and the model do not.
   const auto s = round_with_batches(64, 8, swapped_model);
   EXPECT_NEAR(s.client_metrics.at("batch_size"), (100.0 * 64 + 500.0 * 8) / 600.0, 1e-9);
-  EXPECT_NEAR(s.client_metrics.at("local_steps"), (40.0 * 1 + 60.0 * 1 + 200.0 * 25 + 300.0 * 38) / 600.0, 1e-9);
+  EXPECT_NEAR(s.client_metrics.at("local_steps"), (40.0 * 1 + 60.0 * 1 + 200.0 * 25 + 300.0 * 38) / 600.0,
+              1e-9);
   EXPECT_EQ(swapped_model, model);
 }
 

@@ -63,13 +63,15 @@ struct setup {
     auto oo = o;
     oo.mode = mode;
     return ftl_party_a(net_a(), 11, xa, labels, ov_a, oo,
-                       mode == ftl_mode::paillier ? std::optional<paillier_keypair>(key_of(0)) : std::nullopt, seeded(1));
+                       mode == ftl_mode::paillier ? std::optional<paillier_keypair>(key_of(0)) : std::nullopt,
+                       seeded(1));
   }
   ftl_party_b party_b(ftl_mode mode) const {
     auto oo = o;
     oo.mode = mode;
     return ftl_party_b(net_b(), 12, xb, ov_b, oo,
-                       mode == ftl_mode::paillier ? std::optional<paillier_keypair>(key_of(1)) : std::nullopt, seeded(2));
+                       mode == ftl_mode::paillier ? std::optional<paillier_keypair>(key_of(1)) : std::nullopt,
+                       seeded(2));
   }
 };
 
@@ -95,7 +97,9 @@ double reference_loss(const setup& s, const std::vector<double>& ta, const std::
   const auto ub_span = nb.forward(tb, s.xb.rows, s.xb.x.data(), 5, wb);
   const std::vector<double> ub(ub_span.begin(), ub_span.end());
   const std::size_t K = 3, d = 3, n = s.ov_a.size();
-  auto y = [&](std::size_t row, std::size_t c) { return s.labels[row] == static_cast<int>(c) ? 1.0 : -0.5; }; // −1/(K−1)
+  auto y = [&](std::size_t row, std::size_t c) {
+    return s.labels[row] == static_cast<int>(c) ? 1.0 : -0.5;
+  }; // −1/(K−1)
   std::vector<double> phi(K * d, 0.0);
   for (std::size_t i = 0; i < 12; ++i)
     for (std::size_t c = 0; c < K; ++c)
@@ -159,11 +163,15 @@ TEST(Ftl, PaillierModeGivesThePlaintextUpdatesUpToTheFixedPoint) {
   for (int step = 0; step < 3; ++step) {
     one_step(pa, pb);
     one_step(ha, hb);
-    for (std::size_t i = 0; i < pa.last_gradient().size(); ++i) EXPECT_NEAR(ha.last_gradient()[i], pa.last_gradient()[i], 1e-9);
-    for (std::size_t i = 0; i < pb.last_gradient().size(); ++i) EXPECT_NEAR(hb.last_gradient()[i], pb.last_gradient()[i], 1e-9);
+    for (std::size_t i = 0; i < pa.last_gradient().size(); ++i)
+      EXPECT_NEAR(ha.last_gradient()[i], pa.last_gradient()[i], 1e-9);
+    for (std::size_t i = 0; i < pb.last_gradient().size(); ++i)
+      EXPECT_NEAR(hb.last_gradient()[i], pb.last_gradient()[i], 1e-9);
   }
-  for (std::size_t i = 0; i < pa.parameters().size(); ++i) EXPECT_NEAR(ha.parameters()[i], pa.parameters()[i], 1e-7);
-  for (std::size_t i = 0; i < pb.parameters().size(); ++i) EXPECT_NEAR(hb.parameters()[i], pb.parameters()[i], 1e-7);
+  for (std::size_t i = 0; i < pa.parameters().size(); ++i)
+    EXPECT_NEAR(ha.parameters()[i], pa.parameters()[i], 1e-7);
+  for (std::size_t i = 0; i < pb.parameters().size(); ++i)
+    EXPECT_NEAR(hb.parameters()[i], pb.parameters()[i], 1e-7);
   // Predictions: plaintext Φ vs the masked Paillier scores.
   pb.on_phi(dec(pa.phi_message(1)));
   hb.on_phi(dec(ha.phi_message(1)));
@@ -214,7 +222,8 @@ TEST(Ftl, HostileMessagesAreRefusedWithThePartyUnchanged) {
   // components before the key exchange
   refused_unchanged(a, [&] { (void)a.on_b_components(dec(b.components_message(2)), 1); });
   auto b2 = s.party_b(ftl_mode::paillier);
-  refused_unchanged(b2, [&] { b2.on_public_key(dec(a.public_key_message(1))); }); // 256 bits below the default 2048
+  refused_unchanged(
+      b2, [&] { b2.on_public_key(dec(a.public_key_message(1))); }); // 256 bits below the default 2048
   exchange_keys(a, b2);
   refused_unchanged(a, [&] { a.on_public_key(dec(b2.public_key_message(2)), small()); }); // a second key
   const auto comp = dec(b2.components_message(2));
@@ -231,7 +240,8 @@ TEST(Ftl, HostileMessagesAreRefusedWithThePartyUnchanged) {
   refused_unchanged(a, [&] { (void)a.on_b_components(dec(msg(ftl_tag::b_components, 0, 2, w.bytes())), 1); });
   // a ciphertext out of range (n² of B's key in the first slot)
   auto oor = payload;
-  key_of(1).public_key.n_squared().write_le(std::span<std::byte>(oor.data() + 1 + 8 + 17, key_of(1).public_key.ciphertext_bytes()));
+  key_of(1).public_key.n_squared().write_le(
+      std::span<std::byte>(oor.data() + 1 + 8 + 17, key_of(1).public_key.ciphertext_bytes()));
   refused_unchanged(a, [&] { (void)a.on_b_components(dec(msg(ftl_tag::b_components, 0, 2, oor)), 1); });
   // B: a reply before the components, a residue not below n
   refused_unchanged(b2, [&] { b2.on_a_reply(dec(msg(ftl_tag::a_reply, 0, 1, {}))); });
@@ -239,7 +249,8 @@ TEST(Ftl, HostileMessagesAreRefusedWithThePartyUnchanged) {
   const auto reply = dec(*b2.on_a_components(ma, 2));
   const auto ar = dec(a.on_b_reply(reply, 1));
   std::vector<std::byte> bad(ar.payload_bytes().begin(), ar.payload_bytes().end());
-  key_of(1).public_key.n().write_le(std::span<std::byte>(bad.data() + 9, (key_of(1).public_key.bits() + 7) / 8));
+  key_of(1).public_key.n().write_le(
+      std::span<std::byte>(bad.data() + 9, (key_of(1).public_key.bits() + 7) / 8));
   refused_unchanged(b2, [&] { b2.on_a_reply(dec(msg(ftl_tag::a_reply, 0, 1, bad))); });
   EXPECT_NO_THROW(b2.on_a_reply(ar));
   EXPECT_EQ(b2.step(), 1U);
@@ -254,7 +265,8 @@ TEST(Ftl, ConstructorsRefuseBadInput) {
   labels[0] = 3;
   EXPECT_THROW(ftl_party_a(s.net_a(), 1, s.xa, labels, s.ov_a, s.o), fedpp::invalid_config);
   EXPECT_THROW(ftl_party_a(s.net_a(), 1, s.xa, s.labels, {12}, s.o), fedpp::invalid_config);
-  EXPECT_THROW(ftl_party_b(s.net_a(), 1, s.xb, s.ov_b, s.o), fedpp::invalid_config); // width 4 net on width 5 rows
+  EXPECT_THROW(ftl_party_b(s.net_a(), 1, s.xb, s.ov_b, s.o),
+               fedpp::invalid_config); // width 4 net on width 5 rows
   auto o = s.o;
   o.mode = ftl_mode::paillier;
   EXPECT_THROW(ftl_party_b(s.net_b(), 1, s.xb, s.ov_b, o), fedpp::invalid_config); // no keys

@@ -66,7 +66,9 @@ struct ftl_data {
     o.mode = ftl_mode::paillier;
     o.timeout = std::chrono::seconds(60);
   }
-  ftl_party_a a() const { return {split_nn_mlp<double>({4, 5, 3}), 3, xa, labels, ov_a, o, keys(1), seeded(11)}; }
+  ftl_party_a a() const {
+    return {split_nn_mlp<double>({4, 5, 3}), 3, xa, labels, ov_a, o, keys(1), seeded(11)};
+  }
   ftl_party_b b() const { return {split_nn_mlp<double>({3, 5, 3}), 4, xb, ov_b, o, keys(2), seeded(12)}; }
 };
 
@@ -112,7 +114,8 @@ int main(int argc, char** argv) {
       auto ep = t.endpoint(0);
       hetero_lr_host host(d.host, o, seeded(9));
       run_hetero_lr_host(ep, fedpp::server_endpoint, host, small);
-      for (std::size_t j = 0; j < 3; ++j) worst = std::max(worst, std::fabs(host.weights()[j] - central[2 + j]));
+      for (std::size_t j = 0; j < 3; ++j)
+        worst = std::max(worst, std::fabs(host.weights()[j] - central[2 + j]));
     }
     if (!(worst < 1e-9)) ++failures;
     std::printf("rank %d: hetero-LR over MPI, largest difference from the central model %.3g\n", rank, worst);
@@ -132,7 +135,8 @@ int main(int argc, char** argv) {
     if (rank == 0) {
       auto ep = t.endpoint(fedpp::server_endpoint);
       auto a = f.a();
-      run_ftl_party_a(ep, 0, a, 3, [](std::size_t, double) {}, small);
+      run_ftl_party_a(
+          ep, 0, a, 3, [](std::size_t, double) {}, small);
       for (std::size_t i = 0; i < a.parameters().size(); ++i)
         fworst = std::max(fworst, std::fabs(a.parameters()[i] - ref_a.parameters()[i]));
     } else {
@@ -143,7 +147,8 @@ int main(int argc, char** argv) {
         fworst = std::max(fworst, std::fabs(b.parameters()[i] - ref_b.parameters()[i]));
     }
     if (!(fworst < 1e-9)) ++failures;
-    std::printf("rank %d: FTL (Paillier) over MPI, largest difference from the in-process run %.3g\n", rank, fworst);
+    std::printf("rank %d: FTL (Paillier) over MPI, largest difference from the in-process run %.3g\n", rank,
+                fworst);
     t.flush();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rank %d: exception: %s\n", rank, e.what());
@@ -153,6 +158,8 @@ int main(int argc, char** argv) {
   MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   MPI_Finalize();
   if (rank == 0)
-    std::printf(total == 0 ? "vertical LR and FTL over MPI: all checks passed\n" : "vertical LR and FTL over MPI: %d failures\n", total);
+    std::printf(total == 0 ? "vertical LR and FTL over MPI: all checks passed\n"
+                           : "vertical LR and FTL over MPI: %d failures\n",
+                total);
   return total == 0 ? 0 : 1;
 }

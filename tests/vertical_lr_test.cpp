@@ -118,10 +118,11 @@ TEST(BreastCancerCsv, ParsesHeaderRowsAndLabels) {
 
 TEST(BreastCancerCsv, RefusesEveryMalformedLine) {
   using fedpp::simulation::parse_breast_cancer_csv;
-  for (const char* bad : {"", "2,3,a\n", "x,3,a,b\n", "0,3,a,b\n", "1,3,a,b\n1,2,0\n", "1,3,a,b\n1,2,3,4,0\n",
-                          "1,3,a,b\n1,nan,3,0\n", "1,3,a,b\n1,inf,3,0\n", "1,3,a,b\n1,2,3,2\n", "1,3,a,b\n1,2,3,-1\n",
-                          "1,3,a,b\n1,2,3,0.5\n", "2,3,a,b\n1,2,3,0\n", "1,3,a,b\n1,2,3,0\n4,5,6,1\n",
-                          "2,3,a,b\n1,2,3,0\n\n4,5,6,1\n", "1,3,a,\n1,2,3,0\n", "1,3,a,b\n1,,3,0\n"})
+  for (const char* bad :
+       {"", "2,3,a\n", "x,3,a,b\n", "0,3,a,b\n", "1,3,a,b\n1,2,0\n", "1,3,a,b\n1,2,3,4,0\n",
+        "1,3,a,b\n1,nan,3,0\n", "1,3,a,b\n1,inf,3,0\n", "1,3,a,b\n1,2,3,2\n", "1,3,a,b\n1,2,3,-1\n",
+        "1,3,a,b\n1,2,3,0.5\n", "2,3,a,b\n1,2,3,0\n", "1,3,a,b\n1,2,3,0\n4,5,6,1\n",
+        "2,3,a,b\n1,2,3,0\n\n4,5,6,1\n", "1,3,a,\n1,2,3,0\n", "1,3,a,b\n1,,3,0\n"})
     EXPECT_THROW((void)parse_breast_cancer_csv(bad), malformed_message) << bad;
 }
 
@@ -229,7 +230,8 @@ TEST(HeteroLr, HomomorphicGradientEqualsPlaintextAndTheGuestSeesOnlyMaskedValues
   // Expected Σ_i d_i x_ij at zero weights: d_i = −y_i/2.
   std::vector<double> expected(3, 0.0);
   for (std::size_t i : batch_rows)
-    for (std::size_t j = 0; j < 3; ++j) expected[j] += -0.5 * (f.p.labels[i] == 1 ? 1.0 : -1.0) * f.p.host1.row(i)[j];
+    for (std::size_t j = 0; j < 3; ++j)
+      expected[j] += -0.5 * (f.p.labels[i] == 1 ? 1.0 : -1.0) * f.p.host1.row(i)[j];
   const auto masked = f.host.on_residuals(dec(*res), f.hid);
   const auto masks = f.host.current_masks();
   ASSERT_EQ(masks.size(), 3U);
@@ -290,7 +292,8 @@ void expect_refused_host_unchanged(hetero_lr_host& h, F&& f) {
   EXPECT_EQ(h.weights(), w);
   EXPECT_EQ(h.step(), s);
 }
-fedpp::message raw(hetero_lr_tag tag, std::uint64_t round, fedpp::endpoint_id from, std::vector<std::byte> payload) {
+fedpp::message raw(hetero_lr_tag tag, std::uint64_t round, fedpp::endpoint_id from,
+                   std::vector<std::byte> payload) {
   return detail::hlr_message(tag, round, from, std::move(payload));
 }
 std::vector<std::byte> doubles(std::vector<double> v) { return detail::hlr_doubles(v); }
@@ -301,17 +304,21 @@ TEST(HeteroLr, GuestRefusesBadHellosAndWx) {
   fedpp::vertical::detail::byte_writer w;
   w.u64(39);
   w.u64(3);
-  expect_refused_guest_unchanged(f.guest, [&] { f.guest.on_hello(0, dec(raw(hetero_lr_tag::host_hello, 0, 1, w.bytes()))); });
+  expect_refused_guest_unchanged(
+      f.guest, [&] { f.guest.on_hello(0, dec(raw(hetero_lr_tag::host_hello, 0, 1, w.bytes()))); });
   fedpp::vertical::detail::byte_writer w0;
   w0.u64(40);
   w0.u64(0);
-  expect_refused_guest_unchanged(f.guest, [&] { f.guest.on_hello(0, dec(raw(hetero_lr_tag::host_hello, 0, 1, w0.bytes()))); });
+  expect_refused_guest_unchanged(
+      f.guest, [&] { f.guest.on_hello(0, dec(raw(hetero_lr_tag::host_hello, 0, 1, w0.bytes()))); });
   // wx before the hello
   expect_refused_guest_unchanged(f.guest, [&] {
-    (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 0, 1, doubles(std::vector<double>(16, 0.5)))), 100);
+    (void)f.guest.on_partial_wx(
+        0, dec(raw(hetero_lr_tag::partial_wx, 0, 1, doubles(std::vector<double>(16, 0.5)))), 100);
   });
   f.setup();
-  expect_refused_guest_unchanged(f.guest, [&] { f.guest.on_hello(0, dec(f.host.hello_message(1))); }); // second hello
+  expect_refused_guest_unchanged(f.guest,
+                                 [&] { f.guest.on_hello(0, dec(f.host.hello_message(1))); }); // second hello
   const std::vector<double> ok(16, 0.5);
   auto bad_count = ok;
   bad_count.pop_back();
@@ -320,17 +327,28 @@ TEST(HeteroLr, GuestRefusesBadHellosAndWx) {
   auto huge = ok;
   huge[0] = 1e7;
   for (const auto& v : {bad_count, nan, huge})
-    expect_refused_guest_unchanged(f.guest, [&] { (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 0, 1, doubles(v))), 100); });
+    expect_refused_guest_unchanged(f.guest, [&] {
+      (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 0, 1, doubles(v))), 100);
+    });
   // wrong step (out of order), wrong tag, truncated payload
-  expect_refused_guest_unchanged(f.guest, [&] { (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 1, 1, doubles(ok))), 100); });
-  expect_refused_guest_unchanged(f.guest, [&] { (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, doubles(ok))), 100); });
+  expect_refused_guest_unchanged(f.guest, [&] {
+    (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 1, 1, doubles(ok))), 100);
+  });
+  expect_refused_guest_unchanged(f.guest, [&] {
+    (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, doubles(ok))), 100);
+  });
   auto trunc = doubles(ok);
   trunc.pop_back();
-  expect_refused_guest_unchanged(f.guest, [&] { (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 0, 1, trunc)), 100); });
+  expect_refused_guest_unchanged(f.guest, [&] {
+    (void)f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 0, 1, trunc)), 100);
+  });
   // a masked gradient before the residuals
-  expect_refused_guest_unchanged(f.guest, [&] { (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, {})), 100); });
+  expect_refused_guest_unchanged(f.guest, [&] {
+    (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, {})), 100);
+  });
   // and the honest message still works afterwards
-  EXPECT_TRUE(f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 0, 1, doubles(ok))), 100).has_value());
+  EXPECT_TRUE(
+      f.guest.on_partial_wx(0, dec(raw(hetero_lr_tag::partial_wx, 0, 1, doubles(ok))), 100).has_value());
 }
 
 TEST(HeteroLr, GuestRefusesBadMaskedGradients) {
@@ -342,33 +360,48 @@ TEST(HeteroLr, GuestRefusesBadMaskedGradients) {
   // count wrong
   std::vector<paillier_ciphertext> two(sent.begin(), sent.begin() + 2);
   expect_refused_guest_unchanged(f.guest, [&] {
-    (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, paillier_wire::encode_ciphertexts(pk, two))), 100);
+    (void)f.guest.on_masked_gradient(
+        0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, paillier_wire::encode_ciphertexts(pk, two))), 100);
   });
   // a residual sent back for decryption
   std::vector<paillier_ciphertext> replay{sent[0], sent[1], sent[2]};
   expect_refused_guest_unchanged(f.guest, [&] {
-    (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, paillier_wire::encode_ciphertexts(pk, replay))), 100);
+    (void)f.guest.on_masked_gradient(
+        0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, paillier_wire::encode_ciphertexts(pk, replay))),
+        100);
   });
   // a ciphertext out of range: n² written into the slot
-  auto bytes = paillier_wire::encode_ciphertexts(pk, std::vector<paillier_ciphertext>{sent[3], sent[4], sent[5]});
+  auto bytes =
+      paillier_wire::encode_ciphertexts(pk, std::vector<paillier_ciphertext>{sent[3], sent[4], sent[5]});
   const std::size_t width = pk.ciphertext_bytes();
   pk.n_squared().write_le(std::span<std::byte>(bytes.data() + 17, width));
-  expect_refused_guest_unchanged(f.guest, [&] { (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, bytes)), 100); });
+  expect_refused_guest_unchanged(f.guest, [&] {
+    (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, bytes)), 100);
+  });
   // a ciphertext sharing a factor with n: n itself
   pk.n().write_le(std::span<std::byte>(bytes.data() + 17, width));
-  expect_refused_guest_unchanged(f.guest, [&] { (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, bytes)), 100); });
+  expect_refused_guest_unchanged(f.guest, [&] {
+    (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, bytes)), 100);
+  });
   // a ciphertext list of another key size
   auto other_rng = seeded(77);
   const auto other = generate_paillier_keypair(320, other_rng);
   const auto foreign = other.public_key.encrypt(std::vector<bigint>{1, 2, 3}, other_rng);
   expect_refused_guest_unchanged(f.guest, [&] {
-    (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 0, 1, paillier_wire::encode_ciphertexts(other.public_key, foreign))), 100);
+    (void)f.guest.on_masked_gradient(0,
+                                     dec(raw(hetero_lr_tag::masked_gradient, 0, 1,
+                                             paillier_wire::encode_ciphertexts(other.public_key, foreign))),
+                                     100);
   });
   // another step
   const auto masked = f.host.on_residuals(dec(*res), f.hid);
   const auto m = dec(masked);
   expect_refused_guest_unchanged(f.guest, [&] {
-    (void)f.guest.on_masked_gradient(0, dec(raw(hetero_lr_tag::masked_gradient, 1, 1, std::vector<std::byte>(m.payload_bytes().begin(), m.payload_bytes().end()))), 100);
+    (void)f.guest.on_masked_gradient(
+        0,
+        dec(raw(hetero_lr_tag::masked_gradient, 1, 1,
+                std::vector<std::byte>(m.payload_bytes().begin(), m.payload_bytes().end()))),
+        100);
   });
   EXPECT_NO_THROW((void)f.guest.on_masked_gradient(0, m, 100));
 }
@@ -379,9 +412,11 @@ TEST(HeteroLr, HostRefusesBadKeysResidualsAndUnmaskedValues) {
   expect_refused_host_unchanged(f.host, [&] { f.host.on_public_key(dec(f.guest.public_key_message(100))); });
   EXPECT_FALSE(f.host.has_key());
   // residuals before the key
-  expect_refused_host_unchanged(f.host, [&] { (void)f.host.on_residuals(dec(raw(hetero_lr_tag::residuals, 0, 100, {})), 1); });
+  expect_refused_host_unchanged(
+      f.host, [&] { (void)f.host.on_residuals(dec(raw(hetero_lr_tag::residuals, 0, 100, {})), 1); });
   f.setup();
-  expect_refused_host_unchanged(f.host, [&] { f.host.on_public_key(dec(f.guest.public_key_message(100)), small_limits()); });
+  expect_refused_host_unchanged(
+      f.host, [&] { f.host.on_public_key(dec(f.guest.public_key_message(100)), small_limits()); });
   const auto wx = f.host.partial_wx_message(1);
   const auto res = f.guest.on_partial_wx(0, dec(wx), 100);
   const auto& pk = small_keys().public_key;
@@ -389,36 +424,46 @@ TEST(HeteroLr, HostRefusesBadKeysResidualsAndUnmaskedValues) {
   auto short_list = cs;
   short_list.pop_back();
   expect_refused_host_unchanged(f.host, [&] {
-    (void)f.host.on_residuals(dec(raw(hetero_lr_tag::residuals, 0, 100, paillier_wire::encode_ciphertexts(pk, short_list))), 1);
+    (void)f.host.on_residuals(
+        dec(raw(hetero_lr_tag::residuals, 0, 100, paillier_wire::encode_ciphertexts(pk, short_list))), 1);
   });
   expect_refused_host_unchanged(f.host, [&] {
-    (void)f.host.on_residuals(dec(raw(hetero_lr_tag::residuals, 3, 100, paillier_wire::encode_ciphertexts(pk, cs))), 1);
+    (void)f.host.on_residuals(
+        dec(raw(hetero_lr_tag::residuals, 3, 100, paillier_wire::encode_ciphertexts(pk, cs))), 1);
   });
   // unmasked before the residuals
-  expect_refused_host_unchanged(f.host, [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, {}))); });
+  expect_refused_host_unchanged(f.host,
+                                [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, {}))); });
   const auto masked = f.host.on_residuals(dec(*res), 1);
   const auto good = dec(f.guest.on_masked_gradient(0, dec(masked), 100));
   const std::vector<std::byte> payload(good.payload_bytes().begin(), good.payload_bytes().end());
   const std::size_t width = (pk.bits() + 7) / 8;
   auto at_n = payload;
   pk.n().write_le(std::span<std::byte>(at_n.data() + 8, width));
-  expect_refused_host_unchanged(f.host, [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, at_n))); });
+  expect_refused_host_unchanged(f.host,
+                                [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, at_n))); });
   // a residue that unmasks into the overflow band: mask + n/2
   auto overflow = payload;
-  ((f.host.current_masks()[0] + pk.n() - pk.max_int() - bigint(5)).mod(pk.n())).write_le(std::span<std::byte>(overflow.data() + 8, width));
-  expect_refused_host_unchanged(f.host, [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, overflow))); });
+  ((f.host.current_masks()[0] + pk.n() - pk.max_int() - bigint(5)).mod(pk.n()))
+      .write_le(std::span<std::byte>(overflow.data() + 8, width));
+  expect_refused_host_unchanged(
+      f.host, [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, overflow))); });
   // a residue that unmasks to a value far above the bound: mask + 10^30 at exponent −20
   auto big = payload;
-  ((f.host.current_masks()[0] + bigint::pow2(180)).mod(pk.n())).write_le(std::span<std::byte>(big.data() + 8, width));
-  expect_refused_host_unchanged(f.host, [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, big))); });
+  ((f.host.current_masks()[0] + bigint::pow2(180)).mod(pk.n()))
+      .write_le(std::span<std::byte>(big.data() + 8, width));
+  expect_refused_host_unchanged(f.host,
+                                [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, big))); });
   auto trailing = payload;
   trailing.push_back(std::byte{0});
-  expect_refused_host_unchanged(f.host, [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, trailing))); });
+  expect_refused_host_unchanged(
+      f.host, [&] { f.host.on_unmasked(dec(raw(hetero_lr_tag::unmasked, 0, 100, trailing))); });
   // an epoch end mid-epoch
   fedpp::vertical::detail::byte_writer e;
   e.u8(1);
   e.u64(0);
-  expect_refused_host_unchanged(f.host, [&] { (void)f.host.on_epoch_end(dec(raw(hetero_lr_tag::epoch_end, 0, 100, e.bytes()))); });
+  expect_refused_host_unchanged(
+      f.host, [&] { (void)f.host.on_epoch_end(dec(raw(hetero_lr_tag::epoch_end, 0, 100, e.bytes()))); });
   EXPECT_NO_THROW(f.host.on_unmasked(good));
   EXPECT_EQ(f.host.step(), 1U);
 }
@@ -428,15 +473,19 @@ TEST(HeteroLr, HostRefusesPredictionRequestsOutOfRange) {
   fedpp::vertical::detail::byte_writer w;
   w.u64(1);
   w.u64(40);
-  EXPECT_THROW((void)f.host.on_predict_rows(dec(raw(hetero_lr_tag::predict_rows, 0, 100, w.bytes())), 1, 100), malformed_message);
+  EXPECT_THROW((void)f.host.on_predict_rows(dec(raw(hetero_lr_tag::predict_rows, 0, 100, w.bytes())), 1, 100),
+               malformed_message);
   fedpp::vertical::detail::byte_writer w2;
   w2.u64(1000);
-  EXPECT_THROW((void)f.host.on_predict_rows(dec(raw(hetero_lr_tag::predict_rows, 0, 100, w2.bytes())), 1, 100), malformed_message);
+  EXPECT_THROW(
+      (void)f.host.on_predict_rows(dec(raw(hetero_lr_tag::predict_rows, 0, 100, w2.bytes())), 1, 100),
+      malformed_message);
   fedpp::vertical::detail::byte_writer w3;
   w3.u64(2);
   w3.u64(0);
   w3.u64(39);
-  EXPECT_NO_THROW((void)f.host.on_predict_rows(dec(raw(hetero_lr_tag::predict_rows, 0, 100, w3.bytes())), 1, 100));
+  EXPECT_NO_THROW(
+      (void)f.host.on_predict_rows(dec(raw(hetero_lr_tag::predict_rows, 0, 100, w3.bytes())), 1, 100));
 }
 
 TEST(HeteroLr, DriversRefuseAnImpostor) {

@@ -66,8 +66,10 @@ bigint textbook_decrypt(const bigint& p, const bigint& q, const bigint& c) {
 }
 
 // The fixed 511-bit key the python-paillier reference values below were computed with.
-const bigint ref_p = bigint::from_string("86844066927987146567678238756515930889952488499230423029593188005934847242313");
-const bigint ref_q = bigint::from_string("72370055773322622139731865630429942408293740416025352524660990004945706092893");
+const bigint ref_p =
+    bigint::from_string("86844066927987146567678238756515930889952488499230423029593188005934847242313");
+const bigint ref_q =
+    bigint::from_string("72370055773322622139731865630429942408293740416025352524660990004945706092893");
 
 TEST(VerticalPaillier, HandExampleMatchesTextbook) {
   // p = 17, q = 19: n = 323, m = 42, r = 23 → c = 35763 (by hand: (1 + 42·323) · 23^323 mod 323²).
@@ -89,11 +91,13 @@ TEST(VerticalPaillier, PythonPaillierRawEncryptWithR) {
   const paillier_private_key sk(ref_p, ref_q);
   // phe 1.5: PaillierPublicKey(n).raw_encrypt(31337, r_value=987654321987654321)
   const auto c = sk.public_key().encrypt_with_r(bigint(31337), bigint::from_string("987654321987654321"));
-  EXPECT_EQ(c.value, bigint::from_string(
-                                         "242394560815956031177280206672834005531199350117076460754606660951089066601950644352738761379575"
-                                         "482330929522051085703041279038802860166383897956329958418285182683044665693841553827270078598980"
-                                         "884442211523884474201360362621078774113703482470891613561200346518892483899935891425764260736757"
-                                         "72268108223983955120"));
+  EXPECT_EQ(
+      c.value,
+      bigint::from_string(
+          "242394560815956031177280206672834005531199350117076460754606660951089066601950644352738761379575"
+          "482330929522051085703041279038802860166383897956329958418285182683044665693841553827270078598980"
+          "884442211523884474201360362621078774113703482470891613561200346518892483899935891425764260736757"
+          "72268108223983955120"));
   EXPECT_EQ(sk.decrypt(c), bigint(31337));
 }
 
@@ -279,7 +283,8 @@ TEST(VerticalPaillierEncoding, RoundTripsAndRefusals) {
   const paillier_private_key sk(ref_p, ref_q);
   const auto& pk = sk.public_key();
   auto rng = seeded(9);
-  std::vector<double> xs = {0.0, -0.0, 1.0, -1.0, 1e-10, -3.25e7, 123.456, -9.87654321e-5, 1e300, -2.2250738585072014e-308};
+  std::vector<double> xs = {
+      0.0, -0.0, 1.0, -1.0, 1e-10, -3.25e7, 123.456, -9.87654321e-5, 1e300, -2.2250738585072014e-308};
   fedpp::parallel::thread_pool pool(2);
   const auto cs = encrypt(pk, xs, rng, &pool);
   const auto back = decrypt(sk, cs, &pool);
@@ -380,15 +385,17 @@ TEST_F(VerticalPaillierOps, WireRoundTripsAndRefusals) {
   const auto list = pw::decode_ciphertexts(pk, cb, 3);
   EXPECT_EQ(list.ciphertexts, cs);
   EXPECT_TRUE(list.exponents.empty());
-  EXPECT_THROW((void)pw::decode_ciphertexts(pk, cb, 2), fedpp::malformed_message); // above the bound
+  EXPECT_THROW((void)pw::decode_ciphertexts(pk, cb, 2), fedpp::malformed_message);       // above the bound
   EXPECT_THROW((void)pw::decode_encrypted_numbers(pk, cb, 3), fedpp::malformed_message); // no exponents
   auto corrupt = [&](std::size_t index, const bigint& value) {
     auto b = cb;
-    value.write_le(std::span<std::byte>(b.data() + 17 + index * pk.ciphertext_bytes(), pk.ciphertext_bytes()));
+    value.write_le(
+        std::span<std::byte>(b.data() + 17 + index * pk.ciphertext_bytes(), pk.ciphertext_bytes()));
     return b;
   };
   EXPECT_THROW((void)pw::decode_ciphertexts(pk, corrupt(1, bigint(0)), 3), fedpp::malformed_message);
-  EXPECT_THROW((void)pw::decode_ciphertexts(pk, corrupt(2, pk.n_squared() - bigint(0)), 3), fedpp::malformed_message);
+  EXPECT_THROW((void)pw::decode_ciphertexts(pk, corrupt(2, pk.n_squared() - bigint(0)), 3),
+               fedpp::malformed_message);
   EXPECT_THROW((void)pw::decode_ciphertexts(pk, corrupt(0, sk.q() * bigint(5)), 3), fedpp::malformed_message);
   auto wrong_count = cb;
   fedpp::wire::detail::put_u64(wrong_count.data() + 8, 4);
@@ -412,7 +419,8 @@ TEST_F(VerticalPaillierOps, WireRoundTripsAndRefusals) {
   const auto payload = pw::encode_encrypted_numbers(pk, ens);
   const auto msg = detail::control_message(9, 1, to_wire(vertical_tag::paillier_ciphertexts), payload);
   const auto d = fedpp::wire::decode(msg);
-  const auto got = pw::decode_encrypted_numbers(pk, pw::expect_control(d, vertical_tag::paillier_ciphertexts, 9), 2);
+  const auto got =
+      pw::decode_encrypted_numbers(pk, pw::expect_control(d, vertical_tag::paillier_ciphertexts, 9), 2);
   EXPECT_EQ(decrypt(sk, got), xs);
   EXPECT_THROW((void)pw::expect_control(d, vertical_tag::paillier_ciphertexts, 8), fedpp::malformed_message);
   EXPECT_THROW((void)pw::expect_control(d, vertical_tag::paillier_public_key, 9), fedpp::malformed_message);

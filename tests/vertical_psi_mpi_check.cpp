@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   int total = 0;
   MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   MPI_Finalize();
-  if (rank == 0) std::printf(total == 0 ? "psi over MPI: all checks passed\n" : "psi over MPI: %d failures\n", total);
+  if (rank == 0)
+    std::printf(total == 0 ? "psi over MPI: all checks passed\n" : "psi over MPI: %d failures\n", total);
   return total == 0 ? 0 : 1;
 }

@@ -49,7 +49,8 @@ std::vector<std::string> random_ids(std::size_t n, std::size_t universe, std::ui
 }
 
 // Plain set logic: rows of `a` whose id is in `b`, ascending.
-std::vector<std::size_t> plain_intersection(const std::vector<std::string>& a, const std::vector<std::vector<std::string>>& others) {
+std::vector<std::size_t> plain_intersection(const std::vector<std::string>& a,
+                                            const std::vector<std::vector<std::string>>& others) {
   std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < a.size(); ++i) {
     bool everywhere = true;
@@ -173,7 +174,8 @@ TEST(VerticalPsi, LabelHolderWithThreeFeatureHolders) {
     for (std::size_t k = 0; k < expected.size(); ++k) EXPECT_EQ(features[f][rf.rows[k]], label[expected[k]]);
   }
   auto rng2 = seeded(13);
-  EXPECT_THROW((void)run_psi_label_holder(tl, peers, label, opts(psi_mode::size_only), rng2), fedpp::invalid_config);
+  EXPECT_THROW((void)run_psi_label_holder(tl, peers, label, opts(psi_mode::size_only), rng2),
+               fedpp::invalid_config);
   const std::vector<fedpp::endpoint_id> twice = {1, 1};
   EXPECT_THROW((void)run_psi_label_holder(tl, twice, label, opts(), rng2), fedpp::invalid_config);
 }
@@ -228,10 +230,11 @@ struct manual_run {
 };
 
 // Rebuilds a control message with another payload (and tag, round) for the tampering tests.
-fedpp::message with_payload(const fedpp::message& m, std::vector<std::byte> payload, std::optional<std::uint32_t> tag = {},
-                            std::optional<std::uint64_t> round = {}) {
+fedpp::message with_payload(const fedpp::message& m, std::vector<std::byte> payload,
+                            std::optional<std::uint32_t> tag = {}, std::optional<std::uint64_t> round = {}) {
   const auto d = fedpp::wire::decode(m);
-  return fedpp::vertical::detail::control_message(round ? *round : d.round(), d.sender(), tag ? *tag : d.tag(), payload);
+  return fedpp::vertical::detail::control_message(round ? *round : d.round(), d.sender(),
+                                                  tag ? *tag : d.tag(), payload);
 }
 std::vector<std::byte> payload_of(const fedpp::message& m) {
   const auto d = fedpp::wire::decode(m);
@@ -293,14 +296,16 @@ TEST(VerticalPsi, HostileResponsesRefusedWithTheInitiatorUnchanged) {
   const auto rr = run.resp.on_result(fedpp::wire::decode(run.init.result_message(1)));
   EXPECT_EQ(rr.rows, (std::vector<std::size_t>{2, 1}));
   EXPECT_THROW((void)run.init.on_response(fedpp::wire::decode(resp)), fedpp::invalid_config); // twice
-  EXPECT_THROW((void)run.init.result_message(1, std::vector<std::size_t>{1}), fedpp::invalid_config); // bob unshared
+  EXPECT_THROW((void)run.init.result_message(1, std::vector<std::size_t>{1}),
+               fedpp::invalid_config); // bob unshared
 }
 
 TEST(VerticalPsi, HostileRequestsAndResultsRefusedWithTheResponderUnchanged) {
   manual_run run;
   const auto req = run.init.request(1);
   const auto good = payload_of(req);
-  auto refuse_request = [&](std::vector<std::byte> p, const char* why, std::optional<std::uint32_t> tag = {}) {
+  auto refuse_request = [&](std::vector<std::byte> p, const char* why,
+                            std::optional<std::uint32_t> tag = {}) {
     EXPECT_THROW((void)run.resp.on_request(fedpp::wire::decode(with_payload(req, std::move(p), tag)), 2),
                  fedpp::malformed_message)
         << why;
@@ -319,16 +324,19 @@ TEST(VerticalPsi, HostileRequestsAndResultsRefusedWithTheResponderUnchanged) {
   refuse_request(p, "mode");
   refuse_request(good, "a result before the request", to_wire(vertical_tag::psi_result));
   // A result before any request is out of order.
-  EXPECT_THROW((void)run.resp.on_result(fedpp::wire::decode(with_payload(req, {}, to_wire(vertical_tag::psi_result)))),
-               fedpp::malformed_message);
+  EXPECT_THROW(
+      (void)run.resp.on_result(fedpp::wire::decode(with_payload(req, {}, to_wire(vertical_tag::psi_result)))),
+      fedpp::malformed_message);
   // The genuine request still works.
   const auto resp = run.resp.on_request(fedpp::wire::decode(req), 2);
-  EXPECT_THROW((void)run.resp.on_request(fedpp::wire::decode(req), 2), fedpp::malformed_message); // a second request
+  EXPECT_THROW((void)run.resp.on_request(fedpp::wire::decode(req), 2),
+               fedpp::malformed_message); // a second request
   (void)run.init.on_response(fedpp::wire::decode(resp));
   const auto result = run.init.result_message(1);
   const auto good_result = payload_of(result);
   auto refuse_result = [&](std::vector<std::byte> q, const char* why) {
-    EXPECT_THROW((void)run.resp.on_result(fedpp::wire::decode(with_payload(result, std::move(q)))), fedpp::malformed_message)
+    EXPECT_THROW((void)run.resp.on_result(fedpp::wire::decode(with_payload(result, std::move(q)))),
+                 fedpp::malformed_message)
         << why;
   };
   // Layout: u32 version, u8 mode, u64 k, k x u64 positions.

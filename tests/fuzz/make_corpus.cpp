@@ -89,12 +89,17 @@ void wire_decode() {
   std::vector<double> d(dl.total_size());
   for (std::size_t i = 0; i < d.size(); ++i) d[i] = 0.25 * static_cast<double>(i) - 1.0;
   const std::string h = "wire_decode";
-  write(h, "global_model", with_prefix({0}, wire::encode_global_model<float>(3, sample_config(), fl, f).bytes()));
+  write(h, "global_model",
+        with_prefix({0}, wire::encode_global_model<float>(3, sample_config(), fl, f).bytes()));
   write(h, "global_model_shifted",
         with_prefix({4 | 8}, wire::encode_global_model<float>(0, round_config{}, fl, f).bytes()));
-  write(h, "client_update",
-        with_prefix({0}, wire::encode_client_update<float>(3, 7, fl, f, 120.0, {{"accuracy", 0.9}, {"loss", 0.3}}).bytes()));
-  write(h, "client_update_f64", with_prefix({2}, wire::encode_client_update<double>(1, 2, dl, d, 5.0).bytes()));
+  write(
+      h, "client_update",
+      with_prefix(
+          {0},
+          wire::encode_client_update<float>(3, 7, fl, f, 120.0, {{"accuracy", 0.9}, {"loss", 0.3}}).bytes()));
+  write(h, "client_update_f64",
+        with_prefix({2}, wire::encode_client_update<double>(1, 2, dl, d, 5.0).bytes()));
   write(h, "control", with_prefix({0}, wire::encode_control(9, 4, 77, std::as_bytes(std::span(f))).bytes()));
   const auto chunks = wire::encode_client_update_chunks<float>(3, 7, fl, f, 120.0, {{"loss", 0.3}}, 24);
   write(h, "chunk", with_prefix({0}, chunks.at(1).bytes()));
@@ -190,7 +195,7 @@ void server_admission() {
   {
     bytes s{7, 0};
     add_from(s, 3, 0, wire::encode_client_update<float>(0, 2, fl, f, 12.0)); // endpoint 4 claims client 2
-    add_from(s, 1, 0x80, message{});                                        // client 2's honest report now
+    add_from(s, 1, 0x80, message{});                                         // client 2's honest report now
     add_from(s, 3, 0, wire::encode_client_update<float>(0, 4, fl, f, 12.0)); // not selected
     write(h, "impostor", s);
   }
@@ -232,16 +237,19 @@ void client_host() {
     bytes s;
     add(s, 0, 0, wire::encode_global_model<float>(0, sample_config(), fl, f));
     add(s, 0, 1, wire::encode_global_model<float>(0, failing, fl, f));
-    add(s, 0, 0, wire::encode_control(0, server_endpoint, static_cast<std::uint32_t>(control_tag::shutdown), {}));
+    add(s, 0, 0,
+        wire::encode_control(0, server_endpoint, static_cast<std::uint32_t>(control_tag::shutdown), {}));
     write(h, "models", s);
   }
   {
     bytes s;
-    for (const auto& m : wire::encode_global_model_chunks<float>(2, sample_config(), fl, f, 24)) add(s, 0, 1, m);
+    for (const auto& m : wire::encode_global_model_chunks<float>(2, sample_config(), fl, f, 24))
+      add(s, 0, 1, m);
     add(s, 3, 0, wire::encode_global_model<float>(0, sample_config(), fl, f)); // from client 3
     add(s, 0, 0, wire::encode_client_update<float>(0, server_endpoint, fl, f, 1.0));
-    add(s, 0, 0, wire::encode_global_model<double>(0, sample_config(), fuzz::double_layout(),
-                                                   std::vector<double>(fuzz::double_layout().total_size(), 1.0)));
+    add(s, 0, 0,
+        wire::encode_global_model<double>(0, sample_config(), fuzz::double_layout(),
+                                          std::vector<double>(fuzz::double_layout().total_size(), 1.0)));
     write(h, "chunks_and_strangers", s);
   }
   {
@@ -264,7 +272,7 @@ void async_server() {
   write(h, "honest", bytes{0});
   {
     bytes s{1};
-    add_from(s, 1, 0x80, message{}); // client 2's honest upload first
+    add_from(s, 1, 0x80, message{});                                        // client 2's honest upload first
     add_from(s, 3, 0, wire::encode_client_update<float>(0, 1, fl, f, 2.0)); // endpoint 4 claims client 1
     add_from(s, 0, 0, wire::encode_control(0, 1, static_cast<std::uint32_t>(control_tag::client_failed), {}));
     write(h, "impostor_and_failure", s);
@@ -295,11 +303,13 @@ void compression_seeds() {
   for (const unsigned bits : {1U, 2U, 4U, 8U}) {
     const auto b = std::to_string(bits);
     compressed("compression_uniform", "bits" + b, uniform_quantizer(bits, 0, rounding::nearest), 37, 1.0F);
-    compressed("compression_uniform", "bits" + b + "_chunked", uniform_quantizer(bits, 16, rounding::stochastic), 37,
-               1e3F, {1, 1});
-    compressed("compression_hadamard", "bits" + b, uniform_quantizer(bits, 0, rounding::stochastic, true), 37, 1.0F);
+    compressed("compression_uniform", "bits" + b + "_chunked",
+               uniform_quantizer(bits, 16, rounding::stochastic), 37, 1e3F, {1, 1});
+    compressed("compression_hadamard", "bits" + b, uniform_quantizer(bits, 0, rounding::stochastic, true), 37,
+               1.0F);
   }
-  compressed("compression_hadamard", "chunked", uniform_quantizer(4, 8, rounding::nearest, true), 5, 1e30F, {2, 5});
+  compressed("compression_hadamard", "chunked", uniform_quantizer(4, 8, rounding::nearest, true), 5, 1e30F,
+             {2, 5});
   for (const unsigned levels : {1U, 7U, 127U}) {
     const auto l = std::to_string(levels);
     compressed("compression_qsgd", "levels" + l, qsgd(levels), 37, 1.0F);
@@ -327,7 +337,8 @@ void fedavg_seed(const std::string& name, std::uint8_t ctl, const model_layout& 
   for (int k = 0; k < inputs; ++k) {
     std::vector<T> x(layout.total_size());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<T>(0.5 * static_cast<double>(i) - k);
-    agg.accumulate(client_update<T>::from_flat(static_cast<client_id>(k), layout, std::span<const T>(x), 3.0 + k));
+    agg.accumulate(
+        client_update<T>::from_flat(static_cast<client_id>(k), layout, std::span<const T>(x), 3.0 + k));
   }
   write("fedavg_restore", name, with_prefix({ctl}, agg.to_bytes()));
 }
@@ -401,7 +412,8 @@ void secagg_seeds() {
   }
   {
     bytes s{2};
-    const std::array<std::byte, 5> abort{std::byte{8}, std::byte{1}, std::byte{0}, std::byte{0}, std::byte{0}};
+    const std::array<std::byte, 5> abort{std::byte{8}, std::byte{1}, std::byte{0}, std::byte{0},
+                                         std::byte{0}};
     s.push_back(1);
     fuzz::put_record(s, abort);
     write("secagg_client", "abort", s);
@@ -435,14 +447,16 @@ void secagg_seeds() {
 
 void checkpoint_seeds() {
   const std::string h = "checkpoint_restore";
-  const std::array<const char*, fuzz::checkpoint_servers::kinds> names{"sgd", "adam", "momentum",
-                                                                        "central_dp", "scaffold", "sgd_double"};
+  const std::array<const char*, fuzz::checkpoint_servers::kinds> names{
+      "sgd", "adam", "momentum", "central_dp", "scaffold", "sgd_double"};
   for (unsigned k = 0; k < fuzz::checkpoint_servers::kinds; ++k)
     fuzz::checkpoint_servers::with_server(k, [&](const auto& s, const auto&... extras) {
       const auto b = checkpoint_bytes(s, extras...);
       write(h, names[k], with_prefix({static_cast<std::uint8_t>(k | 16)}, b));
-      if (k == 0 || k == 4) write(h, std::string(names[k]) + "_file", with_prefix({static_cast<std::uint8_t>(k | 8 | 16)}, b));
-      if (k == 1) write(h, "adam_into_momentum", with_prefix({2 | 16}, b)); // a sound checkpoint of another server
+      if (k == 0 || k == 4)
+        write(h, std::string(names[k]) + "_file", with_prefix({static_cast<std::uint8_t>(k | 8 | 16)}, b));
+      if (k == 1)
+        write(h, "adam_into_momentum", with_prefix({2 | 16}, b)); // a sound checkpoint of another server
     });
 }
 
@@ -597,19 +611,22 @@ void paillier_seeds() {
     std::vector<vertical::paillier_ciphertext> cs;
     for (const auto& x : xs) cs.push_back(x.ciphertext);
     constexpr std::uint8_t max3 = 2 << 5; // max_count 3
-    write(h, "ciphertexts" + size, with_prefix({static_cast<std::uint8_t>(2 | key_bit | max3)}, pw::encode_ciphertexts(pk, cs)));
-    write(h, "numbers" + size, with_prefix({static_cast<std::uint8_t>(3 | key_bit | max3)}, pw::encode_encrypted_numbers(pk, xs)));
+    write(h, "ciphertexts" + size,
+          with_prefix({static_cast<std::uint8_t>(2 | key_bit | max3)}, pw::encode_ciphertexts(pk, cs)));
+    write(h, "numbers" + size,
+          with_prefix({static_cast<std::uint8_t>(3 | key_bit | max3)}, pw::encode_encrypted_numbers(pk, xs)));
     write(h, "ciphertexts_message" + size,
-          with_prefix({static_cast<std::uint8_t>(2 | key_bit | 16 | max3)}, pw::ciphertexts_message(pk, cs, 9, 4).bytes()));
+          with_prefix({static_cast<std::uint8_t>(2 | key_bit | 16 | max3)},
+                      pw::ciphertexts_message(pk, cs, 9, 4).bytes()));
   }
 }
 
 void hetero_lr_seeds() {
   namespace hs = fuzz::hetero_lr_session;
   const std::string h = "hetero_lr";
-  const std::array<const char*, hs::targets> names{"guest_hello",     "guest_partial_wx", "guest_masked_gradient",
-                                                    "host_public_key", "host_residuals",   "host_unmasked",
-                                                    "host_epoch_end",  "host_predict_rows"};
+  const std::array<const char*, hs::targets> names{
+      "guest_hello",    "guest_partial_wx", "guest_masked_gradient", "host_public_key",
+      "host_residuals", "host_unmasked",    "host_epoch_end",        "host_predict_rows"};
   auto fields = [](const message& m) { // tag index, then the payload
     const auto d = wire::decode(m);
     std::vector<std::byte> rec{static_cast<std::byte>(d.tag() - 0x484c0001U)};
@@ -632,7 +649,7 @@ void hetero_lr_seeds() {
     const auto& pk = fuzz::vertical_fixtures::key256().public_key;
     auto residuals = vertical::paillier_wire::decode_ciphertexts(
         pk, wire::decode(hs::honest().residuals).payload_bytes(), 4);
-    residuals.ciphertexts.resize(2); // as many as the host's columns
+    residuals.ciphertexts.resize(2);          // as many as the host's columns
     std::vector<std::byte> rec{std::byte{4}}; // masked_gradient
     const auto list = vertical::paillier_wire::encode_ciphertexts(pk, residuals.ciphertexts);
     rec.insert(rec.end(), list.begin(), list.end());
@@ -654,9 +671,9 @@ void hetero_lr_seeds() {
 void ftl_seeds() {
   namespace fs = fuzz::ftl_session;
   const std::string h = "ftl";
-  const std::array<const char*, fs::points> names{"a_public_key", "b_public_key", "a_b_components",
-                                                   "b_a_components", "a_b_reply", "b_a_reply",
-                                                   "b_phi", "a_scores", "b_scores_reply"};
+  const std::array<const char*, fs::points> names{"a_public_key",   "b_public_key", "a_b_components",
+                                                  "b_a_components", "a_b_reply",    "b_a_reply",
+                                                  "b_phi",          "a_scores",     "b_scores_reply"};
   for (const auto mode : {vertical::ftl_mode::plaintext, vertical::ftl_mode::paillier}) {
     const bool paillier = mode == vertical::ftl_mode::paillier;
     const auto& inbox = fs::honest(mode);
@@ -664,8 +681,8 @@ void ftl_seeds() {
     for (std::uint8_t p = 0; p < fs::points; ++p) {
       if (!inbox[p]) continue;
       std::uint8_t ctl = static_cast<std::uint8_t>(p << 1 | 1);
-      if (!paillier) ctl = static_cast<std::uint8_t>(
-                         (std::find(plain.begin(), plain.end(), p) - plain.begin()) << 1);
+      if (!paillier)
+        ctl = static_cast<std::uint8_t>((std::find(plain.begin(), plain.end(), p) - plain.begin()) << 1);
       const std::string name = std::string(paillier ? "paillier_" : "plaintext_") + names[p];
       bytes raw{ctl, 0};
       fuzz::put_record(raw, inbox[p]->bytes());
@@ -698,7 +715,8 @@ bytes idx(std::uint8_t type, std::initializer_list<std::uint32_t> extents, std::
 
 bytes gzip(const bytes& in) {
   z_stream z{};
-  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw std::runtime_error("deflateInit2");
+  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("deflateInit2");
   bytes out(in.size() + 64);
   z.next_in = const_cast<Bytef*>(in.data());
   z.avail_in = static_cast<uInt>(in.size());

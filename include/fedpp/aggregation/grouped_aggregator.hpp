@@ -41,10 +41,10 @@ public:
   // Not from itself: checking aggregator<erased_aggregator> asks whether it is movable, which would
   // consider this constructor again (clang reports the recursion; GCC happens to cut it short).
   template <class A>
-  requires(!std::same_as<A, erased_aggregator>) && aggregator<A> &&
-      std::same_as<typename A::input_type, client_update<T>> &&
-      std::same_as<typename A::result_type, flat_model<T>>
-  explicit erased_aggregator(A a) : self_(std::make_unique<model<A>>(std::move(a))) {}
+  requires(!std::same_as<A, erased_aggregator>) &&
+      aggregator<A>&& std::same_as<typename A::input_type, client_update<T>>&& std::same_as<
+          typename A::result_type, flat_model<T>> explicit erased_aggregator(A a)
+      : self_(std::make_unique<model<A>>(std::move(a))) {}
 
   void accumulate(const client_update<T>& u) { self_->accumulate(u); }
   void merge(erased_aggregator&& other) { self_->merge(*other.self_); }

@@ -34,8 +34,9 @@ struct pixel_trigger {
     if (image_width == 0 || image_height == 0 || size == 0 || size + margin > image_width ||
         size + margin > image_height || !std::isfinite(value))
       throw invalid_config("pixel_trigger: a " + std::to_string(size) + "-pixel patch with margin " +
-                           std::to_string(margin) + " and value " + std::to_string(value) + " does not fit a " +
-                           std::to_string(image_width) + "x" + std::to_string(image_height) + " image");
+                           std::to_string(margin) + " and value " + std::to_string(value) +
+                           " does not fit a " + std::to_string(image_width) + "x" +
+                           std::to_string(image_height) + " image");
   }
 
   /// Whether pixel (row, col) is one of the patch's "on" pixels.
@@ -51,8 +52,9 @@ struct pixel_trigger {
   void apply(std::span<T> image) const {
     validate();
     if (image.size() != image_width * image_height)
-      throw invalid_config("pixel_trigger::apply: an image of " + std::to_string(image.size()) + " pixels, expected " +
-                           std::to_string(image_width) + "x" + std::to_string(image_height));
+      throw invalid_config("pixel_trigger::apply: an image of " + std::to_string(image.size()) +
+                           " pixels, expected " + std::to_string(image_width) + "x" +
+                           std::to_string(image_height));
     const std::size_t top = image_height - margin - size, left = image_width - margin - size;
     for (std::size_t r = top; r < top + size; ++r)
       for (std::size_t c = left; c < left + size; ++c)
@@ -64,8 +66,8 @@ struct pixel_trigger {
 /// stamps the trigger and sets the label to `target`. Throws invalid_config (nothing changed) for
 /// sizes that disagree or an index ≥ n.
 template <class T>
-void poison_examples(std::span<T> features, std::span<std::uint8_t> labels, std::span<const std::size_t> which,
-                     const pixel_trigger& trigger, std::uint8_t target) {
+void poison_examples(std::span<T> features, std::span<std::uint8_t> labels,
+                     std::span<const std::size_t> which, const pixel_trigger& trigger, std::uint8_t target) {
   trigger.validate();
   const std::size_t d = trigger.image_width * trigger.image_height;
   if (features.size() != labels.size() * d)
@@ -73,7 +75,8 @@ void poison_examples(std::span<T> features, std::span<std::uint8_t> labels, std:
                          std::to_string(labels.size()) + " images of " + std::to_string(d) + " pixels");
   for (std::size_t i : which)
     if (i >= labels.size())
-      throw invalid_config("poison_examples: example " + std::to_string(i) + " of " + std::to_string(labels.size()));
+      throw invalid_config("poison_examples: example " + std::to_string(i) + " of " +
+                           std::to_string(labels.size()));
   for (std::size_t i : which) {
     trigger.apply(features.subspan(i * d, d));
     labels[i] = target;
@@ -84,7 +87,8 @@ void poison_examples(std::span<T> features, std::span<std::uint8_t> labels, std:
 /// prediction (on the stamped image) is `target`. Throws invalid_config for sizes that differ or
 /// when every example is of the target class.
 [[nodiscard]] inline double attack_success_rate(std::span<const std::size_t> predictions,
-                                                std::span<const std::uint8_t> true_labels, std::size_t target) {
+                                                std::span<const std::uint8_t> true_labels,
+                                                std::size_t target) {
   if (predictions.size() != true_labels.size())
     throw invalid_config("attack_success_rate: " + std::to_string(predictions.size()) + " predictions for " +
                          std::to_string(true_labels.size()) + " labels");

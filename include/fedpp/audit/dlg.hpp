@@ -36,8 +36,8 @@ public:
   sigmoid_mlp(std::size_t features, std::size_t hidden, std::size_t classes)
       : d_(features), h_(hidden), c_(classes) {
     if (d_ == 0 || h_ == 0 || c_ < 2)
-      throw invalid_config("sigmoid_mlp: needs features > 0, hidden > 0, classes >= 2; got " + std::to_string(d_) +
-                           ", " + std::to_string(h_) + ", " + std::to_string(c_));
+      throw invalid_config("sigmoid_mlp: needs features > 0, hidden > 0, classes >= 2; got " +
+                           std::to_string(d_) + ", " + std::to_string(h_) + ", " + std::to_string(c_));
   }
 
   [[nodiscard]] std::size_t num_features() const noexcept { return d_; }
@@ -56,7 +56,8 @@ public:
     rng gen(seed);
     const double a1 = 1 / std::sqrt(static_cast<double>(d_)), a2 = 1 / std::sqrt(static_cast<double>(h_));
     for (std::size_t i = 0; i < fc2_weight_offset(); ++i) params[i] = a1 * (2 * gen.uniform_open() - 1);
-    for (std::size_t i = fc2_weight_offset(); i < params.size(); ++i) params[i] = a2 * (2 * gen.uniform_open() - 1);
+    for (std::size_t i = fc2_weight_offset(); i < params.size(); ++i)
+      params[i] = a2 * (2 * gen.uniform_open() - 1);
   }
 
   /// Mean cross-entropy over the batch (rows of `x`, n × d; `y` n × c label distributions) and its
@@ -65,8 +66,8 @@ public:
                   std::span<double> grad) const {
     const std::size_t n = check_batch("gradient", params, x, y);
     if (grad.size() != num_parameters())
-      throw invalid_config("sigmoid_mlp::gradient: gradient of " + std::to_string(grad.size()) + " values for " +
-                           std::to_string(num_parameters()) + " parameters");
+      throw invalid_config("sigmoid_mlp::gradient: gradient of " + std::to_string(grad.size()) +
+                           " values for " + std::to_string(num_parameters()) + " parameters");
     std::fill(grad.begin(), grad.end(), 0.0);
     example_state st(h_, c_);
     const double inv_n = 1 / static_cast<double>(n);
@@ -90,10 +91,11 @@ public:
     if (target.size() != p || (!mask.empty() && mask.size() != p) || dx.size() != x.size())
       throw invalid_config("sigmoid_mlp::match: target of " + std::to_string(target.size()) + ", mask of " +
                            std::to_string(mask.size()) + " and dx of " + std::to_string(dx.size()) +
-                           " values for " + std::to_string(p) + " parameters and " + std::to_string(x.size()) +
-                           " inputs");
+                           " values for " + std::to_string(p) + " parameters and " +
+                           std::to_string(x.size()) + " inputs");
     if (!(clip_norm >= 0) || !std::isfinite(clip_norm))
-      throw invalid_config("sigmoid_mlp::match: clip_norm must be finite and >= 0, got " + std::to_string(clip_norm));
+      throw invalid_config("sigmoid_mlp::match: clip_norm must be finite and >= 0, got " +
+                           std::to_string(clip_norm));
     std::vector<double> g(p);
     gradient(params, x, y, g);
     double norm = 0;
@@ -142,7 +144,8 @@ public:
       }
       for (std::size_t k = 0; k < c_; ++k) { // ē = Gw₂ s + Gb₂ + W₂ (ū ⊙ σ')
         double v = gb2[k];
-        for (std::size_t i = 0; i < h_; ++i) v += gw2[k * h_ + i] * st.s[i] + w2[k * h_ + i] * ubar[i] * st.ds[i];
+        for (std::size_t i = 0; i < h_; ++i)
+          v += gw2[k * h_ + i] * st.s[i] + w2[k * h_ + i] * ubar[i] * st.ds[i];
         ebar[k] = v;
       }
       double pe = 0; // z̄ = p ⊙ (ē − pᵀē): e = softmax(z) − y
@@ -170,17 +173,17 @@ private:
 
   void check_params(const char* who, std::size_t size) const {
     if (size != num_parameters())
-      throw invalid_config(std::string("sigmoid_mlp::") + who + ": " + std::to_string(size) + " parameters, the model has " +
-                           std::to_string(num_parameters()));
+      throw invalid_config(std::string("sigmoid_mlp::") + who + ": " + std::to_string(size) +
+                           " parameters, the model has " + std::to_string(num_parameters()));
   }
   std::size_t check_batch(const char* who, std::span<const double> params, std::span<const double> x,
                           std::span<const double> y) const {
     check_params(who, params.size());
     const std::size_t n = x.size() / d_;
     if (n == 0 || x.size() % d_ != 0 || y.size() != n * c_)
-      throw invalid_config(std::string("sigmoid_mlp::") + who + ": " + std::to_string(x.size()) + " inputs and " +
-                           std::to_string(y.size()) + " label values are not a batch of " + std::to_string(d_) +
-                           "-feature examples with " + std::to_string(c_) + " classes");
+      throw invalid_config(std::string("sigmoid_mlp::") + who + ": " + std::to_string(x.size()) +
+                           " inputs and " + std::to_string(y.size()) + " label values are not a batch of " +
+                           std::to_string(d_) + "-feature examples with " + std::to_string(c_) + " classes");
     return n;
   }
 
@@ -243,8 +246,8 @@ private:
 /// L-BFGS settings (Nocedal & Wright 2006, Algorithm 7.4 two-loop recursion, with Armijo
 /// backtracking from the unit step).
 struct lbfgs_options {
-  std::size_t max_iterations = 500; ///< iterations (each: one direction, a line search)
-  std::size_t history = 10;         ///< correction pairs kept (m)
+  std::size_t max_iterations = 500;  ///< iterations (each: one direction, a line search)
+  std::size_t history = 10;          ///< correction pairs kept (m)
   double gradient_tolerance = 1e-12; ///< stop when max |∂f| is below this
   double value_tolerance = 0;        ///< stop when f is at or below this
 };
@@ -350,9 +353,9 @@ lbfgs_result minimize_lbfgs(F&& f, std::span<double> x, const lbfgs_options& opt
 
 /// DLG settings.
 struct dlg_options {
-  lbfgs_options optimizer{};  ///< L-BFGS settings
-  std::uint64_t seed = 1;     ///< the dummy inputs start at U(0, 1) from fedpp::rng(seed)
-  double clip_norm = 0;       ///< > 0: match the gradient clipped to this L2 norm (DP-aware attacker)
+  lbfgs_options optimizer{}; ///< L-BFGS settings
+  std::uint64_t seed = 1;    ///< the dummy inputs start at U(0, 1) from fedpp::rng(seed)
+  double clip_norm = 0;      ///< > 0: match the gradient clipped to this L2 norm (DP-aware attacker)
 };
 
 /// What dlg_reconstruct found.
@@ -367,8 +370,10 @@ struct dlg_result {
 /// Throws invalid_config for an empty batch, a label ≥ classes, non-finite target values, or sizes
 /// that do not match the model.
 [[nodiscard]] inline dlg_result dlg_reconstruct(const sigmoid_mlp& model, std::span<const double> params,
-                                                std::span<const double> target, std::span<const std::size_t> labels,
-                                                std::span<const double> mask = {}, const dlg_options& options = {}) {
+                                                std::span<const double> target,
+                                                std::span<const std::size_t> labels,
+                                                std::span<const double> mask = {},
+                                                const dlg_options& options = {}) {
   if (labels.empty()) throw invalid_config("dlg_reconstruct: no labels (the batch is empty)");
   const std::size_t n = labels.size(), d = model.num_features(), c = model.num_classes();
   for (std::size_t b = 0; b < n; ++b)

@@ -29,8 +29,8 @@ namespace fedpp::audit {
 
 /// What invert_fully_connected found.
 struct fc_inversion {
-  std::vector<double> input;  ///< the reconstructed x (features values)
-  std::size_t rows_used = 0;  ///< rows with |∂L/∂b_i| above the threshold
+  std::vector<double> input;     ///< the reconstructed x (features values)
+  std::size_t rows_used = 0;     ///< rows with |∂L/∂b_i| above the threshold
   std::size_t strongest_row = 0; ///< the row with the largest |∂L/∂b_i|
 };
 
@@ -40,19 +40,22 @@ struct fc_inversion {
 /// the threshold is negative or not finite, or no row's bias gradient exceeds the threshold (the
 /// update reveals no input through this layer).
 template <class T>
-[[nodiscard]] fc_inversion invert_fully_connected(std::span<const T> weight_grad, std::span<const T> bias_grad,
-                                                  std::size_t features, double threshold = 0) {
+[[nodiscard]] fc_inversion invert_fully_connected(std::span<const T> weight_grad,
+                                                  std::span<const T> bias_grad, std::size_t features,
+                                                  double threshold = 0) {
   const std::size_t rows = bias_grad.size();
-  if (features == 0 || rows == 0 || weight_grad.size() / features != rows || weight_grad.size() % features != 0)
-    throw invalid_config("invert_fully_connected: a weight gradient of " + std::to_string(weight_grad.size()) +
-                         " values is not " + std::to_string(rows) + " rows x " + std::to_string(features) +
-                         " features");
+  if (features == 0 || rows == 0 || weight_grad.size() / features != rows ||
+      weight_grad.size() % features != 0)
+    throw invalid_config("invert_fully_connected: a weight gradient of " +
+                         std::to_string(weight_grad.size()) + " values is not " + std::to_string(rows) +
+                         " rows x " + std::to_string(features) + " features");
   if (!(threshold >= 0) || !std::isfinite(threshold))
     throw invalid_config("invert_fully_connected: threshold must be finite and >= 0, got " +
                          std::to_string(threshold));
   for (std::size_t i = 0; i < weight_grad.size(); ++i)
     if (!std::isfinite(static_cast<double>(weight_grad[i])))
-      throw invalid_config("invert_fully_connected: weight gradient value " + std::to_string(i) + " is not finite");
+      throw invalid_config("invert_fully_connected: weight gradient value " + std::to_string(i) +
+                           " is not finite");
   fc_inversion out;
   out.input.assign(features, 0.0);
   double denominator = 0, strongest = -1;
@@ -96,8 +99,8 @@ template <class A, class B>
 /// have peak 1. Throws invalid_config for mse < 0 or peak ≤ 0 (or either not finite).
 [[nodiscard]] inline double psnr(double mse, double peak = 1.0) {
   if (!(mse >= 0) || !std::isfinite(mse) || !(peak > 0) || !std::isfinite(peak))
-    throw invalid_config("psnr: needs finite mse >= 0 and peak > 0, got mse " + std::to_string(mse) + ", peak " +
-                         std::to_string(peak));
+    throw invalid_config("psnr: needs finite mse >= 0 and peak > 0, got mse " + std::to_string(mse) +
+                         ", peak " + std::to_string(peak));
   return mse == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(peak * peak / mse);
 }
 
@@ -107,7 +110,8 @@ template <class A, class B>
 /// reconstructed row paired with each true row. Throws invalid_config for sizes that disagree.
 template <class A, class B>
 [[nodiscard]] double batch_reconstruction_mse(std::span<const A> truth, std::span<const B> recon,
-                                              std::size_t features, std::vector<std::size_t>* pairing = nullptr) {
+                                              std::size_t features,
+                                              std::vector<std::size_t>* pairing = nullptr) {
   if (features == 0 || truth.size() != recon.size() || truth.empty() || truth.size() % features != 0)
     throw invalid_config("batch_reconstruction_mse: " + std::to_string(truth.size()) + " and " +
                          std::to_string(recon.size()) + " values are not equal batches of " +
@@ -121,8 +125,9 @@ template <class A, class B>
   all.reserve(n * n);
   for (std::size_t t = 0; t < n; ++t)
     for (std::size_t r = 0; r < n; ++r)
-      all.push_back({mean_squared_error(truth.subspan(t * features, features), recon.subspan(r * features, features)),
-                     t, r});
+      all.push_back(
+          {mean_squared_error(truth.subspan(t * features, features), recon.subspan(r * features, features)),
+           t, r});
   std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.mse < b.mse; });
   std::vector<std::size_t> paired(n, n);
   std::vector<bool> used(n, false);

@@ -34,8 +34,8 @@ namespace fedpp::audit {
   std::vector<double> scores(losses.size());
   for (std::size_t i = 0; i < losses.size(); ++i) {
     if (!std::isfinite(losses[i]) || losses[i] < 0)
-      throw invalid_config("loss_threshold_scores: loss " + std::to_string(i) + " is " + std::to_string(losses[i]) +
-                           ", expected a finite value >= 0");
+      throw invalid_config("loss_threshold_scores: loss " + std::to_string(i) + " is " +
+                           std::to_string(losses[i]) + ", expected a finite value >= 0");
     scores[i] = -losses[i];
   }
   return scores;
@@ -80,17 +80,18 @@ enum class lira_variance {
 /// shadow model. μ_out is the per-example mean, σ_out the population standard deviation (per
 /// example or global, `variance`), floored at `min_stddev`. Throws invalid_config for K < 2, sizes
 /// that do not match, non-finite values or min_stddev ≤ 0.
-[[nodiscard]] inline std::vector<double> lira_offline_scores(std::span<const double> target,
-                                                             std::span<const double> shadow, std::size_t num_shadows,
-                                                             lira_variance variance = lira_variance::global,
-                                                             double min_stddev = 1e-6) {
+[[nodiscard]] inline std::vector<double>
+lira_offline_scores(std::span<const double> target, std::span<const double> shadow, std::size_t num_shadows,
+                    lira_variance variance = lira_variance::global, double min_stddev = 1e-6) {
   const std::size_t n = target.size(), k = num_shadows;
-  if (k < 2) throw invalid_config("lira_offline_scores: needs at least 2 shadow models, got " + std::to_string(k));
+  if (k < 2)
+    throw invalid_config("lira_offline_scores: needs at least 2 shadow models, got " + std::to_string(k));
   if (shadow.size() / k != n || shadow.size() % k != 0)
     throw invalid_config("lira_offline_scores: " + std::to_string(shadow.size()) + " shadow values for " +
                          std::to_string(n) + " examples x " + std::to_string(k) + " shadow models");
   if (!(min_stddev > 0) || !std::isfinite(min_stddev))
-    throw invalid_config("lira_offline_scores: min_stddev must be finite and > 0, got " + std::to_string(min_stddev));
+    throw invalid_config("lira_offline_scores: min_stddev must be finite and > 0, got " +
+                         std::to_string(min_stddev));
   for (std::size_t i = 0; i < shadow.size(); ++i)
     if (!std::isfinite(shadow[i]))
       throw invalid_config("lira_offline_scores: shadow value " + std::to_string(i) + " is not finite");

@@ -40,15 +40,17 @@ inline std::vector<double> binomial_log_pmf(std::size_t r, double log_q, double 
   const double lr = std::lgamma(static_cast<double>(r) + 1);
   for (std::size_t k = 0; k <= r; ++k) {
     const double kd = static_cast<double>(k), rest = static_cast<double>(r - k);
-    out[k] = lr - std::lgamma(kd + 1) - std::lgamma(rest + 1) + (k ? kd * log_q : 0.0) + (r - k ? rest * log_1mq : 0.0);
+    out[k] = lr - std::lgamma(kd + 1) - std::lgamma(rest + 1) + (k ? kd * log_q : 0.0) +
+             (r - k ? rest * log_1mq : 0.0);
   }
   return out;
 }
 
 inline void check_counts(const char* who, std::size_t m, std::size_t r, std::size_t v) {
   if (!(v <= r && r <= m))
-    throw invalid_config(std::string(who) + ": needs correct <= guesses <= canaries, got " + std::to_string(v) +
-                         " correct of " + std::to_string(r) + " guesses over " + std::to_string(m) + " canaries");
+    throw invalid_config(std::string(who) + ": needs correct <= guesses <= canaries, got " +
+                         std::to_string(v) + " correct of " + std::to_string(r) + " guesses over " +
+                         std::to_string(m) + " canaries");
 }
 } // namespace detail
 
@@ -61,7 +63,7 @@ inline void check_counts(const char* who, std::size_t m, std::size_t r, std::siz
   if (!(epsilon >= 0) || !std::isfinite(epsilon) || !(delta >= 0 && delta <= 1))
     throw invalid_config("one_run_p_value: needs finite epsilon >= 0 and delta in [0, 1], got epsilon " +
                          std::to_string(epsilon) + ", delta " + std::to_string(delta));
-  const double log_q = -std::log1p(std::exp(-epsilon));   // log(e^ε / (1 + e^ε))
+  const double log_q = -std::log1p(std::exp(-epsilon));             // log(e^ε / (1 + e^ε))
   const double log_1mq = -epsilon - std::log1p(std::exp(-epsilon)); // log(1 / (1 + e^ε))
   const auto lp = detail::binomial_log_pmf(r, log_q, log_1mq);
   double tail = 0; // f(v) = P[Bin ≥ v]
@@ -77,8 +79,8 @@ inline void check_counts(const char* who, std::size_t m, std::size_t r, std::siz
 /// The ε lower bound at confidence 1 − β: the largest ε whose p-value is below β (bisection to a
 /// relative 1e-9 between a bracket found by doubling from 1). 0 when even ε = 0 is not rejected.
 /// Throws invalid_config for the one_run_p_value refusals and β outside (0, 1).
-[[nodiscard]] inline double one_run_epsilon_lower_bound(std::size_t m, std::size_t r, std::size_t v, double delta,
-                                                        double beta = 0.05) {
+[[nodiscard]] inline double one_run_epsilon_lower_bound(std::size_t m, std::size_t r, std::size_t v,
+                                                        double delta, double beta = 0.05) {
   if (!(beta > 0 && beta < 1))
     throw invalid_config("one_run_epsilon_lower_bound: beta must be in (0, 1), got " + std::to_string(beta));
   const auto p = [&](double eps) { return one_run_p_value(m, r, v, eps, delta); };
@@ -106,20 +108,23 @@ struct canary_guesses {
 /// and counts the correct guesses against `included` (1 = the canary was in the input). Throws
 /// invalid_config when sizes differ, a score is not finite, an inclusion flag is not 0/1 or
 /// k₊ + k₋ > m.
-[[nodiscard]] inline canary_guesses guess_canaries(std::span<const double> scores, std::span<const std::uint8_t> included,
-                                                   std::size_t k_plus, std::size_t k_minus) {
+[[nodiscard]] inline canary_guesses guess_canaries(std::span<const double> scores,
+                                                   std::span<const std::uint8_t> included, std::size_t k_plus,
+                                                   std::size_t k_minus) {
   const std::size_t m = scores.size();
   if (included.size() != m || k_plus > m || k_minus > m - k_plus)
-    throw invalid_config("guess_canaries: " + std::to_string(m) + " scores, " + std::to_string(included.size()) +
-                         " inclusion flags, k+ = " + std::to_string(k_plus) + ", k- = " + std::to_string(k_minus) +
-                         " (need equal sizes and k+ + k- <= m)");
+    throw invalid_config("guess_canaries: " + std::to_string(m) + " scores, " +
+                         std::to_string(included.size()) +
+                         " inclusion flags, k+ = " + std::to_string(k_plus) +
+                         ", k- = " + std::to_string(k_minus) + " (need equal sizes and k+ + k- <= m)");
   for (std::size_t i = 0; i < m; ++i)
     if (!std::isfinite(scores[i]) || included[i] > 1)
-      throw invalid_config("guess_canaries: canary " + std::to_string(i) + " has a non-finite score or flag " +
-                           std::to_string(included[i]));
+      throw invalid_config("guess_canaries: canary " + std::to_string(i) +
+                           " has a non-finite score or flag " + std::to_string(included[i]));
   std::vector<std::size_t> order(m);
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
   canary_guesses out{k_plus + k_minus, 0};
   for (std::size_t i = 0; i < k_plus; ++i) out.correct += included[order[i]] == 1;
   for (std::size_t i = 0; i < k_minus; ++i) out.correct += included[order[m - 1 - i]] == 0;
@@ -136,15 +141,16 @@ struct canary_guesses {
 
 /// One audit's outcome.
 struct one_run_audit_result {
-  std::size_t canaries = 0;         ///< m
-  canary_guesses guesses{};          ///< r and v
-  double epsilon_lower_bound = 0;    ///< at confidence 1 − β, for the given δ
+  std::size_t canaries = 0;       ///< m
+  canary_guesses guesses{};       ///< r and v
+  double epsilon_lower_bound = 0; ///< at confidence 1 − β, for the given δ
 };
 
 /// guess_canaries, then one_run_epsilon_lower_bound(m, r, v, δ, β).
 [[nodiscard]] inline one_run_audit_result one_run_audit(std::span<const double> scores,
-                                                        std::span<const std::uint8_t> included, std::size_t k_plus,
-                                                        std::size_t k_minus, double delta, double beta = 0.05) {
+                                                        std::span<const std::uint8_t> included,
+                                                        std::size_t k_plus, std::size_t k_minus, double delta,
+                                                        double beta = 0.05) {
   one_run_audit_result out;
   out.canaries = scores.size();
   out.guesses = guess_canaries(scores, included, k_plus, k_minus);

@@ -31,7 +31,8 @@ inline std::uint32_t png_crc32(std::span<const std::uint8_t> bytes, std::uint32_
 inline void put_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<std::uint8_t>(v >> s));
 }
-inline void put_chunk(std::vector<std::uint8_t>& file, const char type[4], std::span<const std::uint8_t> data) {
+inline void put_chunk(std::vector<std::uint8_t>& file, const char type[4],
+                      std::span<const std::uint8_t> data) {
   put_be32(file, static_cast<std::uint32_t>(data.size()));
   const std::size_t start = file.size();
   file.insert(file.end(), type, type + 4);
@@ -44,8 +45,8 @@ inline void put_chunk(std::vector<std::uint8_t>& file, const char type[4], std::
 /// Throws invalid_config for a zero or too large size or a pixel count that does not match.
 [[nodiscard]] inline std::vector<std::uint8_t> encode_png_gray(std::size_t width, std::size_t height,
                                                                std::span<const std::uint8_t> pixels) {
-  if (width == 0 || height == 0 || width > (1u << 24) || height > (1u << 24) || pixels.size() / width != height ||
-      pixels.size() % width != 0)
+  if (width == 0 || height == 0 || width > (1u << 24) || height > (1u << 24) ||
+      pixels.size() / width != height || pixels.size() % width != 0)
     throw invalid_config("encode_png_gray: " + std::to_string(pixels.size()) + " pixels for a " +
                          std::to_string(width) + "x" + std::to_string(height) + " image");
   std::vector<std::uint8_t> raw; // each row: filter byte 0 (None), then the pixels
@@ -63,7 +64,8 @@ inline void put_chunk(std::vector<std::uint8_t>& file, const char type[4], std::
     z.push_back(static_cast<std::uint8_t>(len >> 8));
     z.push_back(static_cast<std::uint8_t>(~len));
     z.push_back(static_cast<std::uint8_t>(~len >> 8));
-    z.insert(z.end(), raw.begin() + static_cast<std::ptrdiff_t>(at), raw.begin() + static_cast<std::ptrdiff_t>(at + len));
+    z.insert(z.end(), raw.begin() + static_cast<std::ptrdiff_t>(at),
+             raw.begin() + static_cast<std::ptrdiff_t>(at + len));
     at += len;
     if (at == raw.size()) break;
   }
@@ -77,7 +79,8 @@ inline void put_chunk(std::vector<std::uint8_t>& file, const char type[4], std::
   std::vector<std::uint8_t> ihdr;
   detail::put_be32(ihdr, static_cast<std::uint32_t>(width));
   detail::put_be32(ihdr, static_cast<std::uint32_t>(height));
-  ihdr.insert(ihdr.end(), {8, 0, 0, 0, 0}); // bit depth 8, colour type 0 (grey), deflate, filter 0, no interlace
+  ihdr.insert(ihdr.end(),
+              {8, 0, 0, 0, 0}); // bit depth 8, colour type 0 (grey), deflate, filter 0, no interlace
   detail::put_chunk(file, "IHDR", ihdr);
   detail::put_chunk(file, "IDAT", z);
   detail::put_chunk(file, "IEND", {});
@@ -98,19 +101,21 @@ inline void write_png_gray(const std::string& path, std::size_t width, std::size
 /// pixels and sets `width`/`height`. Throws invalid_config for sizes that do not match.
 template <class T>
 [[nodiscard]] std::vector<std::uint8_t> image_grid(std::span<const T> images, std::size_t image_width,
-                                                   std::size_t image_height, std::size_t columns, std::size_t pad,
-                                                   std::size_t& width, std::size_t& height) {
+                                                   std::size_t image_height, std::size_t columns,
+                                                   std::size_t pad, std::size_t& width, std::size_t& height) {
   const std::size_t per = image_width * image_height;
   if (per == 0 || columns == 0 || images.empty() || images.size() % per != 0)
     throw invalid_config("image_grid: " + std::to_string(images.size()) + " values are not images of " +
                          std::to_string(image_width) + "x" + std::to_string(image_height) + " in " +
                          std::to_string(columns) + " columns");
-  const std::size_t count = images.size() / per, cols = std::min(columns, count), rows = (count + cols - 1) / cols;
+  const std::size_t count = images.size() / per, cols = std::min(columns, count),
+                    rows = (count + cols - 1) / cols;
   width = cols * image_width + (cols + 1) * pad;
   height = rows * image_height + (rows + 1) * pad;
   std::vector<std::uint8_t> out(width * height, 0);
   for (std::size_t k = 0; k < count; ++k) {
-    const std::size_t x0 = pad + (k % cols) * (image_width + pad), y0 = pad + (k / cols) * (image_height + pad);
+    const std::size_t x0 = pad + (k % cols) * (image_width + pad),
+                      y0 = pad + (k / cols) * (image_height + pad);
     for (std::size_t r = 0; r < image_height; ++r)
       for (std::size_t c = 0; c < image_width; ++c) {
         const double v = static_cast<double>(images[k * per + r * image_width + c]);

@@ -28,7 +28,8 @@ struct roc_point {
 };
 
 namespace detail {
-inline void check_roc_input(const char* who, std::span<const double> scores, std::span<const std::uint8_t> member) {
+inline void check_roc_input(const char* who, std::span<const double> scores,
+                            std::span<const std::uint8_t> member) {
   if (scores.size() != member.size())
     throw invalid_config(std::string(who) + ": " + std::to_string(scores.size()) + " scores for " +
                          std::to_string(member.size()) + " labels");
@@ -50,7 +51,8 @@ inline void check_roc_input(const char* who, std::span<const double> scores, std
 inline std::vector<std::size_t> descending_order(std::span<const double> scores) {
   std::vector<std::size_t> order(scores.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
   return order;
 }
 } // namespace detail

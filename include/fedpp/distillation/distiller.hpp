@@ -38,19 +38,19 @@ enum class optimizer_kind {
 
 /// Settings of distill(); validate() names every bad value.
 struct distillation_options {
-  loss_options loss{};              ///< temperature T and hard-label weight α
-  std::size_t max_steps = 500;      ///< optimizer steps at most (≥ 1)
-  std::size_t batch_size = 128;     ///< proxy rows per step (≥ 1)
-  double learning_rate = 1e-3;      ///< η (finite, > 0)
+  loss_options loss{};          ///< temperature T and hard-label weight α
+  std::size_t max_steps = 500;  ///< optimizer steps at most (≥ 1)
+  std::size_t batch_size = 128; ///< proxy rows per step (≥ 1)
+  double learning_rate = 1e-3;  ///< η (finite, > 0)
   optimizer_kind optimizer = optimizer_kind::adam;
-  double beta1 = 0.9;               ///< Adam: first-moment decay in [0, 1)
-  double beta2 = 0.999;             ///< Adam: second-moment decay in [0, 1)
-  double epsilon = 1e-8;            ///< Adam: denominator term (> 0)
-  bool cosine_schedule = true;      ///< η_t = η (1 + cos(π t / max_steps)) / 2, else η constant
-  double max_grad_norm = 5.0;       ///< clip the gradient's L2 norm to this (0: no clipping)
-  std::size_t eval_every = 100;     ///< steps between validations (≥ 1; needs a validation split)
-  std::size_t patience = 200;       ///< stop after this many steps without a better validation loss (0: never)
-  std::uint64_t seed = 0;           ///< minibatch order
+  double beta1 = 0.9;           ///< Adam: first-moment decay in [0, 1)
+  double beta2 = 0.999;         ///< Adam: second-moment decay in [0, 1)
+  double epsilon = 1e-8;        ///< Adam: denominator term (> 0)
+  bool cosine_schedule = true;  ///< η_t = η (1 + cos(π t / max_steps)) / 2, else η constant
+  double max_grad_norm = 5.0;   ///< clip the gradient's L2 norm to this (0: no clipping)
+  std::size_t eval_every = 100; ///< steps between validations (≥ 1; needs a validation split)
+  std::size_t patience = 200;   ///< stop after this many steps without a better validation loss (0: never)
+  std::uint64_t seed = 0;       ///< minibatch order
 
   /// Throws invalid_config naming the first bad value.
   void validate() const {
@@ -62,7 +62,8 @@ struct distillation_options {
     if (!(std::isfinite(learning_rate) && learning_rate > 0))
       bad("learning_rate must be finite and > 0, got " + std::to_string(learning_rate));
     if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
-      bad("beta1 and beta2 must be in [0, 1), got " + std::to_string(beta1) + " and " + std::to_string(beta2));
+      bad("beta1 and beta2 must be in [0, 1), got " + std::to_string(beta1) + " and " +
+          std::to_string(beta2));
     if (!(std::isfinite(epsilon) && epsilon > 0)) bad("epsilon must be finite and > 0");
     if (!(std::isfinite(max_grad_norm) && max_grad_norm >= 0))
       bad("max_grad_norm must be finite and >= 0, got " + std::to_string(max_grad_norm));
@@ -72,10 +73,10 @@ struct distillation_options {
 
 /// What one distillation did.
 struct distillation_report {
-  std::size_t steps = 0;     ///< optimizer steps taken
-  std::size_t best_step = 0; ///< the step whose parameters were kept (0: the starting point)
-  double initial_train_loss = 0;  ///< the loss over the training rows at the start
-  double final_train_loss = 0;    ///< ... and with the parameters kept
+  std::size_t steps = 0;         ///< optimizer steps taken
+  std::size_t best_step = 0;     ///< the step whose parameters were kept (0: the starting point)
+  double initial_train_loss = 0; ///< the loss over the training rows at the start
+  double final_train_loss = 0;   ///< ... and with the parameters kept
   double initial_validation_loss = std::numeric_limits<double>::quiet_NaN(); ///< NaN without validation
   double best_validation_loss = std::numeric_limits<double>::quiet_NaN();    ///< of the parameters kept
   bool stopped_early = false; ///< patience ran out before max_steps
@@ -115,8 +116,9 @@ void gather(const proxy_set<V>& proxy, std::span<const double> probs, std::span<
 /// labels missing while α > 0. Deterministic for a given seed.
 template <distillable_model M>
 distillation_report distill(const M& model, std::span<typename M::value_type> params,
-                            const proxy_set<typename M::value_type>& proxy, std::span<const double> teacher_logits,
-                            const distillation_options& o, std::span<const std::uint8_t> labels = {}) {
+                            const proxy_set<typename M::value_type>& proxy,
+                            std::span<const double> teacher_logits, const distillation_options& o,
+                            std::span<const std::uint8_t> labels = {}) {
   using V = typename M::value_type;
   o.validate();
   const std::size_t f = model.num_features();
@@ -142,8 +144,8 @@ distillation_report distill(const M& model, std::span<typename M::value_type> pa
                            std::to_string(labels.size()) + " for " + std::to_string(n));
     for (std::size_t i = 0; i < n; ++i)
       if (labels[i] >= c)
-        throw invalid_config("distill: label " + std::to_string(labels[i]) + " of proxy row " + std::to_string(i) +
-                             " is not below " + std::to_string(c) + " classes");
+        throw invalid_config("distill: label " + std::to_string(labels[i]) + " of proxy row " +
+                             std::to_string(i) + " is not below " + std::to_string(c) + " classes");
   } else {
     labels = {};
   }
@@ -180,7 +182,7 @@ distillation_report distill(const M& model, std::span<typename M::value_type> pa
 
   std::vector<double> m1(o.optimizer == optimizer_kind::adam ? d : 0), m2(m1.size());
   std::vector<std::size_t> order(train_idx.begin(), train_idx.end());
-  std::size_t pos = order.size(); // shuffle before the first step
+  std::size_t pos = order.size();                       // shuffle before the first step
   rng gen = rng::for_stream(o.seed, 0x64697374696cULL); // "distil"
   double b1t = 1, b2t = 1;
   for (std::size_t step = 1; step <= o.max_steps; ++step) {
@@ -199,17 +201,16 @@ distillation_report distill(const M& model, std::span<typename M::value_type> pa
       report.diverged = true;
       break;
     }
-    model.backward(std::span<const V>(work), std::span<const V>(rows), std::span<const V>(dz), std::span<V>(grad),
-                   ws);
+    model.backward(std::span<const V>(work), std::span<const V>(rows), std::span<const V>(dz),
+                   std::span<V>(grad), ws);
     double norm2 = 0;
     for (const V g : grad) norm2 += static_cast<double>(g) * static_cast<double>(g);
     double scale = 1;
     if (o.max_grad_norm > 0 && std::sqrt(norm2) > o.max_grad_norm) scale = o.max_grad_norm / std::sqrt(norm2);
-    const double lr = o.cosine_schedule
-                          ? o.learning_rate * 0.5 *
-                                (1 + std::cos(std::numbers::pi * static_cast<double>(step - 1) /
-                                              static_cast<double>(o.max_steps)))
-                          : o.learning_rate;
+    const double lr = o.cosine_schedule ? o.learning_rate * 0.5 *
+                                              (1 + std::cos(std::numbers::pi * static_cast<double>(step - 1) /
+                                                            static_cast<double>(o.max_steps)))
+                                        : o.learning_rate;
     bool finite = std::isfinite(norm2);
     if (o.optimizer == optimizer_kind::adam) {
       b1t *= o.beta1;
@@ -262,12 +263,11 @@ distillation_report distill(const M& model, std::span<typename M::value_type> pa
 /// distill() with the teacher's logits given in the model's element type (e.g. a teacher model's
 /// own logits_of_rows); they are widened to double.
 template <distillable_model M>
-distillation_report distill(const M& model, std::span<typename M::value_type> params,
-                            const proxy_set<typename M::value_type>& proxy,
-                            std::span<const typename M::value_type> teacher_logits, const distillation_options& o,
-                            std::span<const std::uint8_t> labels = {})
-  requires(!std::same_as<typename M::value_type, double>)
-{
+distillation_report
+distill(const M& model, std::span<typename M::value_type> params,
+        const proxy_set<typename M::value_type>& proxy,
+        std::span<const typename M::value_type> teacher_logits, const distillation_options& o,
+        std::span<const std::uint8_t> labels = {}) requires(!std::same_as<typename M::value_type, double>) {
   const std::vector<double> wide(teacher_logits.begin(), teacher_logits.end());
   return distill(model, params, proxy, std::span<const double>(wide), o, labels);
 }

@@ -130,7 +130,7 @@ private:
   std::size_t rows_, classes_;
   ensemble_rule rule_;
   std::size_t members_ = 0;
-  std::vector<double> sum_;          // mean rule
+  std::vector<double> sum_;            // mean rule
   std::vector<std::vector<V>> stored_; // median rule
 };
 

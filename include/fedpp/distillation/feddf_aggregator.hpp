@@ -57,9 +57,9 @@ namespace fedpp::distillation {
 
 /// Settings of FedDF's server step.
 struct feddf_options {
-  distillation_options distillation{};              ///< the student's fine-tuning (distiller.hpp)
+  distillation_options distillation{};                 ///< the student's fine-tuning (distiller.hpp)
   ensemble_rule ensemble = ensemble_rule::mean_logits; ///< how the clients' logits are combined
-  std::size_t logits_batch = 256;                   ///< proxy rows per forward pass of a client model
+  std::size_t logits_batch = 256;                      ///< proxy rows per forward pass of a client model
 
   /// Throws invalid_config naming the bad value.
   void validate() const {
@@ -72,9 +72,9 @@ struct feddf_options {
 
 /// One round's distillation, as feddf::last_round() tells it.
 struct feddf_round_report {
-  std::size_t teachers = 0;             ///< client models in the ensemble
-  bool distilled = false;               ///< false: x_0 was not finite, the FedAvg mean went through as it was
-  distillation_report distillation{};   ///< what distill() did
+  std::size_t teachers = 0;           ///< client models in the ensemble
+  bool distilled = false;             ///< false: x_0 was not finite, the FedAvg mean went through as it was
+  distillation_report distillation{}; ///< what distill() did
 };
 
 template <distillable_model M, aggregator Inner>
@@ -91,7 +91,8 @@ public:
 
   /// Throws invalid_config for bad options or a proxy set whose rows are not the model's input.
   feddf(M model, proxy_set<value_type> proxy, feddf_options options = {})
-      : s_(std::make_shared<state>(state{std::move(model), std::move(proxy), std::move(options), nullptr, 0, std::nullopt})) {
+      : s_(std::make_shared<state>(
+            state{std::move(model), std::move(proxy), std::move(options), nullptr, 0, std::nullopt})) {
     s_->options.validate();
     if (s_->proxy.num_features() != s_->model.num_features())
       throw invalid_config("feddf: the proxy set has " + std::to_string(s_->proxy.num_features()) +
@@ -101,7 +102,8 @@ public:
   /// The global model every round starts from (the server's model(): its address is stable for the
   /// server's lifetime). Throws invalid_config when its layout is not the model's.
   void watch(const flat_model<value_type>& global) {
-    if (global.size() != s_->model.layout().total_size() || global.layout().hash() != s_->model.layout().hash())
+    if (global.size() != s_->model.layout().total_size() ||
+        global.layout().hash() != s_->model.layout().hash())
       throw invalid_config("feddf::watch: the global model has " + std::to_string(global.size()) +
                            " elements (layout hash " + std::to_string(global.layout().hash()) +
                            "), the student's layout " + std::to_string(s_->model.layout().total_size()) +
@@ -192,8 +194,8 @@ public:
     }
     const std::size_t c = ctx_.model().num_classes();
     std::vector<value_type> z(ctx_.proxy().size() * c);
-    logits_of_rows(ctx_.model(), std::span<const value_type>(theta_), ctx_.proxy().rows(), std::span<value_type>(z),
-                   ws_, ctx_.options().logits_batch);
+    logits_of_rows(ctx_.model(), std::span<const value_type>(theta_), ctx_.proxy().rows(),
+                   std::span<value_type>(z), ws_, ctx_.options().logits_batch);
     for (std::size_t i = 0; i < z.size(); ++i)
       if (!std::isfinite(static_cast<double>(z[i])))
         throw rejected_update(update.client, rejection_reason::non_finite,
@@ -207,7 +209,8 @@ public:
   /// This aggregator becomes the aggregate of both input sets (a partial aggregate of the same
   /// round and context). Throws invalid_config, nothing changed, otherwise.
   void merge(feddf_aggregator&& other) {
-    if (&other == this) throw invalid_config("feddf_aggregator::merge: cannot merge an aggregate into itself");
+    if (&other == this)
+      throw invalid_config("feddf_aggregator::merge: cannot merge an aggregate into itself");
     if (other.ctx_.s_ != ctx_.s_ || other.global_ != global_)
       throw invalid_config("feddf_aggregator::merge: the aggregates belong to different FedDF contexts");
     teacher_.reserve(other.teacher_.members());
@@ -267,8 +270,8 @@ private:
   Inner inner_;
   ensemble_teacher<value_type> teacher_;
   const flat_model<value_type>* global_ = nullptr;
-  std::vector<value_type> theta_;   // scratch: one client's model
-  typename M::workspace ws_;        // scratch: the model's forward passes
+  std::vector<value_type> theta_; // scratch: one client's model
+  typename M::workspace ws_;      // scratch: the model's forward passes
 };
 
 } // namespace fedpp::distillation

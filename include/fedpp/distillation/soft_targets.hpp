@@ -47,7 +47,8 @@ void softmax_row(std::span<const V> z, double temperature, std::span<double> p) 
   double m = -std::numeric_limits<double>::infinity();
   for (const V v : z) m = std::max(m, static_cast<double>(v) / temperature);
   double s = 0;
-  for (std::size_t j = 0; j < z.size(); ++j) s += p[j] = std::exp(static_cast<double>(z[j]) / temperature - m);
+  for (std::size_t j = 0; j < z.size(); ++j)
+    s += p[j] = std::exp(static_cast<double>(z[j]) / temperature - m);
   for (double& v : p) v /= s;
 }
 

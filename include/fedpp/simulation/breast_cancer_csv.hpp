@@ -45,7 +45,8 @@ struct breast_cancer_data {
   std::filesystem::path p = path;
   if (p.empty()) {
     const char* env = std::getenv(breast_cancer_csv_env);
-    p = env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path(breast_cancer_default_csv);
+    p = env != nullptr && *env != '\0' ? std::filesystem::path(env)
+                                       : std::filesystem::path(breast_cancer_default_csv);
   }
   std::error_code ec;
   if (!std::filesystem::is_regular_file(p, ec))
@@ -61,7 +62,8 @@ inline std::vector<std::string_view> split_csv_line(std::string_view line) {
   std::size_t start = 0;
   for (;;) {
     const std::size_t comma = line.find(',', start);
-    out.push_back(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    out.push_back(
+        line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
@@ -82,7 +84,8 @@ inline std::vector<std::string_view> split_csv_line(std::string_view line) {
     std::size_t v = 0;
     const auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), v);
     if (f.empty() || ec != std::errc() || end != f.data() + f.size() || v == 0 || v > max)
-      fail(line, std::string(what) + " '" + std::string(f) + "' is not an integer in [1, " + std::to_string(max) + "]");
+      fail(line, std::string(what) + " '" + std::string(f) + "' is not an integer in [1, " +
+                     std::to_string(max) + "]");
     return v;
   };
   breast_cancer_data out;

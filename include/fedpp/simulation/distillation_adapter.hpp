@@ -1,10 +1,10 @@
 /// \file distillation_adapter.hpp
-/// distillation::distillable_model for the simulation's models (simulation::softmax_regression, simulation::mlp):
-/// logits of feature rows through the model's own forward pass, and the backward pass from a
-/// given logit gradient dZ (the models' loss_and_gradient backpropagates their cross-entropy's dZ
-/// the same way): softmax regression ∂W = dZᵀ X, ∂b = Σ_rows dZ; MLP ∂W2 = dZᵀ H, ∂b2 = Σ dZ,
-/// dH = (dZ W2) ⊙ [H > 0], ∂W1 = dHᵀ X, ∂b1 = Σ dH. Part of fedpp::simulation (Eigen), so it lives
-/// here rather than in distillation/ (whose headers need only a C++20 compiler).
+/// distillation::distillable_model for the simulation's models (simulation::softmax_regression,
+/// simulation::mlp): logits of feature rows through the model's own forward pass, and the backward pass from
+/// a given logit gradient dZ (the models' loss_and_gradient backpropagates their cross-entropy's dZ the same
+/// way): softmax regression ∂W = dZᵀ X, ∂b = Σ_rows dZ; MLP ∂W2 = dZᵀ H, ∂b2 = Σ dZ, dH = (dZ W2) ⊙ [H > 0],
+/// ∂W1 = dHᵀ X, ∂b1 = Σ dH. Part of fedpp::simulation (Eigen), so it lives here rather than in distillation/
+/// (whose headers need only a C++20 compiler).
 #pragma once
 
 #include "fedpp/distillation/distillable_model.hpp"
@@ -38,7 +38,7 @@ inline constexpr bool is_simulation_model<mlp<T>> = true;
 /// A simulation model (softmax_regression or mlp) seen as a distillation::distillable_model. Holds the
 /// (stateless) architecture by value.
 template <class Model>
-  requires detail::is_simulation_model<Model>
+requires detail::is_simulation_model<Model>
 class distillation_adapter {
 public:
   using value_type = typename Model::value_type;
@@ -73,9 +73,9 @@ public:
     using detail::strided;
     const std::size_t n = check_rows("backward", rows, dlogits.size());
     if (grad.size() != layout().total_size() || params.size() != layout().total_size())
-      throw invalid_config("distillation_adapter::backward: " + std::to_string(params.size()) + " parameters and " +
-                           std::to_string(grad.size()) + " gradient elements, the model has " +
-                           std::to_string(layout().total_size()));
+      throw invalid_config("distillation_adapter::backward: " + std::to_string(params.size()) +
+                           " parameters and " + std::to_string(grad.size()) +
+                           " gradient elements, the model has " + std::to_string(layout().total_size()));
     const auto path = kernels::active_isa();
     const std::size_t f = num_features(), c = num_classes();
     const value_type* x = rows.data();

@@ -45,8 +45,8 @@ public:
     bigint b;
     const std::string s(text);
     if (s.empty() || mpz_set_str(b.v_, s.c_str(), base) != 0)
-      throw invalid_config("bigint::from_string: \"" + s.substr(0, 64) + "\" is not a base-" + std::to_string(base) +
-                           " integer");
+      throw invalid_config("bigint::from_string: \"" + s.substr(0, 64) + "\" is not a base-" +
+                           std::to_string(base) + " integer");
     return b;
   }
   /// The unsigned integer of `bytes` read little-endian (the wire format's order).
@@ -84,12 +84,13 @@ public:
   [[nodiscard]] std::size_t bit_length() const noexcept { return sign() == 0 ? 0 : mpz_sizeinbase(v_, 2); }
   /// Bytes of |x| little-endian, at least `min_bytes` long (zero-padded). Throws invalid_config
   /// when |x| needs more than `max_bytes` (default: no limit).
-  [[nodiscard]] std::vector<std::byte> to_bytes_le(std::size_t min_bytes = 0,
-                                                   std::size_t max_bytes = std::numeric_limits<std::size_t>::max()) const {
+  [[nodiscard]] std::vector<std::byte>
+  to_bytes_le(std::size_t min_bytes = 0,
+              std::size_t max_bytes = std::numeric_limits<std::size_t>::max()) const {
     const std::size_t need = (bit_length() + 7) / 8;
     if (need > max_bytes)
-      throw invalid_config("bigint::to_bytes_le: the number needs " + std::to_string(need) + " bytes, more than " +
-                           std::to_string(max_bytes));
+      throw invalid_config("bigint::to_bytes_le: the number needs " + std::to_string(need) +
+                           " bytes, more than " + std::to_string(max_bytes));
     std::vector<std::byte> out(need > min_bytes ? need : min_bytes);
     write_le(out);
     return out;
@@ -98,8 +99,8 @@ public:
   void write_le(std::span<std::byte> out) const {
     const std::size_t need = (bit_length() + 7) / 8;
     if (need > out.size())
-      throw invalid_config("bigint::write_le: the number needs " + std::to_string(need) + " bytes, the field has " +
-                           std::to_string(out.size()));
+      throw invalid_config("bigint::write_le: the number needs " + std::to_string(need) +
+                           " bytes, the field has " + std::to_string(out.size()));
     for (auto& b : out) b = std::byte{0};
     if (need > 0) {
       std::size_t written = 0;
@@ -127,7 +128,9 @@ public:
   friend bool operator==(const bigint& a, const bigint& b) noexcept { return mpz_cmp(a.v_, b.v_) == 0; }
   friend std::strong_ordering operator<=>(const bigint& a, const bigint& b) noexcept {
     const int c = mpz_cmp(a.v_, b.v_);
-    return c < 0 ? std::strong_ordering::less : c > 0 ? std::strong_ordering::greater : std::strong_ordering::equal;
+    return c < 0   ? std::strong_ordering::less
+           : c > 0 ? std::strong_ordering::greater
+                   : std::strong_ordering::equal;
   }
   friend bigint operator+(const bigint& a, const bigint& b) {
     bigint r;

@@ -105,7 +105,7 @@ struct ftl_options {
   /// computed by A alone (nothing exchanged). 0: the paper's loss.
   double self_weight = 0.0;
   ftl_mode mode = ftl_mode::plaintext;
-  double max_abs_value = 1e6;  ///< bound on every received or decoded value
+  double max_abs_value = 1e6; ///< bound on every received or decoded value
   std::uint64_t session = 0;
   fedpp::parallel::thread_pool* pool = nullptr; ///< Paillier work on this pool (not owned)
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
@@ -128,8 +128,8 @@ struct ftl_rows {
   [[nodiscard]] const double* row(std::size_t i) const noexcept { return x.data() + i * width; }
   void validate(const char* who) const {
     if (x.size() != rows * width)
-      throw invalid_config(std::string(who) + ": " + std::to_string(x.size()) + " values for " + std::to_string(rows) +
-                           " x " + std::to_string(width));
+      throw invalid_config(std::string(who) + ": " + std::to_string(x.size()) + " values for " +
+                           std::to_string(rows) + " x " + std::to_string(width));
     for (double v : x)
       if (!std::isfinite(v)) throw invalid_config(std::string(who) + ": a feature value is not finite");
   }
@@ -183,13 +183,16 @@ public:
   std::vector<double> doubles(std::size_t expected) {
     kind(0);
     const std::uint64_t count = r_.u64();
-    if (count != expected) r_.fail("holds " + std::to_string(count) + " values where " + std::to_string(expected) + " were expected");
+    if (count != expected)
+      r_.fail("holds " + std::to_string(count) + " values where " + std::to_string(expected) +
+              " were expected");
     r_.check_count(count, 8);
     std::vector<double> out(count);
     for (auto& v : out) {
       const std::uint64_t b = r_.u64();
       std::memcpy(&v, &b, 8);
-      if (!std::isfinite(v) || std::fabs(v) > bound_) r_.fail("holds a value that is not finite or above the bound");
+      if (!std::isfinite(v) || std::fabs(v) > bound_)
+        r_.fail("holds a value that is not finite or above the bound");
     }
     return out;
   }
@@ -199,15 +202,17 @@ public:
     if (len > r_.remaining()) r_.fail("declares a ciphertext section longer than the message");
     auto list = paillier_wire::decode_ciphertexts(pk, r_.raw(static_cast<std::size_t>(len)), expected);
     if (list.ciphertexts.size() != expected || !list.exponents.empty())
-      r_.fail("holds " + std::to_string(list.ciphertexts.size()) + " ciphertexts where " + std::to_string(expected) +
-              " (without exponents) were expected");
+      r_.fail("holds " + std::to_string(list.ciphertexts.size()) + " ciphertexts where " +
+              std::to_string(expected) + " (without exponents) were expected");
     return std::move(list.ciphertexts);
   }
   /// Residues below n, unmasked with `masks` and decoded at exponent ftl_exp2.
   std::vector<double> unmasked(const paillier_public_key& pk, std::span<const bigint> masks) {
     kind(2);
     const std::uint64_t count = r_.u64();
-    if (count != masks.size()) r_.fail("holds " + std::to_string(count) + " residues where " + std::to_string(masks.size()) + " were expected");
+    if (count != masks.size())
+      r_.fail("holds " + std::to_string(count) + " residues where " + std::to_string(masks.size()) +
+              " were expected");
     const std::size_t width = (pk.bits() + 7) / 8;
     r_.check_count(count, width);
     std::vector<double> out(count);
@@ -220,7 +225,8 @@ public:
       } catch (const paillier_overflow&) {
         r_.fail("residue " + std::to_string(i) + " unmasks to an overflow");
       }
-      if (!std::isfinite(x) || std::fabs(x) > bound_) r_.fail("residue " + std::to_string(i) + " unmasks above the bound");
+      if (!std::isfinite(x) || std::fabs(x) > bound_)
+        r_.fail("residue " + std::to_string(i) + " unmasks above the bound");
       out[i] = x;
     }
     return out;
@@ -230,20 +236,25 @@ public:
 private:
   void kind(std::uint8_t k) {
     const std::uint8_t got = r_.u8();
-    if (got != k) r_.fail("has a section of kind " + std::to_string(got) + " where " + std::to_string(k) + " was expected");
+    if (got != k)
+      r_.fail("has a section of kind " + std::to_string(got) + " where " + std::to_string(k) +
+              " was expected");
   }
   vertical::detail::byte_reader r_;
   double bound_;
 };
 
-inline message ftl_message(ftl_tag tag, std::uint64_t round, endpoint_id self, std::vector<std::byte>& payload) {
+inline message ftl_message(ftl_tag tag, std::uint64_t round, endpoint_id self,
+                           std::vector<std::byte>& payload) {
   return vertical::detail::control_message(round, self, static_cast<std::uint32_t>(tag), payload);
 }
 
-inline std::span<const std::byte> ftl_expect(const wire::decoded_message& d, ftl_tag tag, std::uint64_t round, const char* who) {
+inline std::span<const std::byte> ftl_expect(const wire::decoded_message& d, ftl_tag tag, std::uint64_t round,
+                                             const char* who) {
   if (d.kind() != wire::message_kind::control || d.tag() != static_cast<std::uint32_t>(tag))
-    throw malformed_message(std::string(who) + ": expected tag " + wire::detail::hex(static_cast<std::uint32_t>(tag)) +
-                            ", got tag " + wire::detail::hex(d.tag()));
+    throw malformed_message(std::string(who) + ": expected tag " +
+                            wire::detail::hex(static_cast<std::uint32_t>(tag)) + ", got tag " +
+                            wire::detail::hex(d.tag()));
   if (d.round() != round)
     throw malformed_message(std::string(who) + ": message of step " + std::to_string(d.round()) + " where " +
                             std::to_string(round) + " was expected (out of order)");
@@ -258,7 +269,8 @@ struct ftl_adam {
     if (m.empty()) m.assign(theta.size(), 0.0), v.assign(theta.size(), 0.0);
     ++t;
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    const double c1 = 1.0 - std::pow(b1, static_cast<double>(t)), c2 = 1.0 - std::pow(b2, static_cast<double>(t));
+    const double c1 = 1.0 - std::pow(b1, static_cast<double>(t)),
+                 c2 = 1.0 - std::pow(b2, static_cast<double>(t));
     for (std::size_t i = 0; i < theta.size(); ++i) {
       const double g = grad[i] + l2 * theta[i];
       m[i] = b1 * m[i] + (1 - b1) * g;
@@ -269,10 +281,12 @@ struct ftl_adam {
 };
 
 /// Encrypts values at `exponent` with the key holder's CRT obfuscators.
-inline std::vector<paillier_ciphertext> ftl_encrypt(const paillier_private_key& sk, std::span<const double> v, int exponent,
-                                                    random_source& rng, fedpp::parallel::thread_pool* pool) {
+inline std::vector<paillier_ciphertext> ftl_encrypt(const paillier_private_key& sk, std::span<const double> v,
+                                                    int exponent, random_source& rng,
+                                                    fedpp::parallel::thread_pool* pool) {
   std::vector<bigint> ms(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) ms[i] = sk.public_key().to_residue(ftl_mantissa(sk.public_key(), v[i], exponent));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    ms[i] = sk.public_key().to_residue(ftl_mantissa(sk.public_key(), v[i], exponent));
   return sk.encrypt(ms, rng, pool);
 }
 
@@ -280,10 +294,10 @@ inline std::vector<paillier_ciphertext> ftl_encrypt(const paillier_private_key& 
 /// re-randomised: the homomorphic linear maps of both parties. coef and c at ftl_exp1, base (a
 /// ciphertext, optional) and plain (optional) at ftl_exp2.
 template <class Terms>
-std::vector<paillier_ciphertext> ftl_linear(const paillier_public_key& pk, std::size_t outputs, std::size_t terms,
-                                            Terms&& term, std::span<const double> plain,
-                                            const std::vector<paillier_ciphertext>* base, std::vector<bigint>& masks,
-                                            random_source& rng, fedpp::parallel::thread_pool* pool) {
+std::vector<paillier_ciphertext>
+ftl_linear(const paillier_public_key& pk, std::size_t outputs, std::size_t terms, Terms&& term,
+           std::span<const double> plain, const std::vector<paillier_ciphertext>* base,
+           std::vector<bigint>& masks, random_source& rng, fedpp::parallel::thread_pool* pool) {
   masks.resize(outputs);
   std::vector<bigint> rs(outputs);
   for (std::size_t i = 0; i < outputs; ++i) {
@@ -318,20 +332,25 @@ public:
   /// `labels` one per row in [0, classes); `overlap[j]` A's row of overlap row j (B's row
   /// overlap_b[j]); `keys` needed in Paillier mode.
   ftl_party_a(split_nn_mlp<double> net, std::uint64_t init_seed, ftl_rows x, std::vector<int> labels,
-              std::vector<std::size_t> overlap, ftl_options options, std::optional<paillier_keypair> keys = std::nullopt,
-              random_source rng = random_source())
-      : net_(std::move(net)), x_(std::move(x)), labels_(std::move(labels)), overlap_(std::move(overlap)), o_(options),
-        keys_(std::move(keys)), rng_(std::move(rng)) {
+              std::vector<std::size_t> overlap, ftl_options options,
+              std::optional<paillier_keypair> keys = std::nullopt, random_source rng = random_source())
+      : net_(std::move(net)), x_(std::move(x)), labels_(std::move(labels)), overlap_(std::move(overlap)),
+        o_(options), keys_(std::move(keys)), rng_(std::move(rng)) {
     o_.validate();
     x_.validate("ftl_party_a");
-    if (x_.width != net_.input_width()) throw invalid_config("ftl_party_a: rows of width " + std::to_string(x_.width) + " for a network of input " + std::to_string(net_.input_width()));
+    if (x_.width != net_.input_width())
+      throw invalid_config("ftl_party_a: rows of width " + std::to_string(x_.width) +
+                           " for a network of input " + std::to_string(net_.input_width()));
     if (labels_.size() != x_.rows) throw invalid_config("ftl_party_a: one label per row");
     for (int l : labels_)
-      if (l < 0 || static_cast<std::size_t>(l) >= o_.classes) throw invalid_config("ftl_party_a: a label outside [0, classes)");
+      if (l < 0 || static_cast<std::size_t>(l) >= o_.classes)
+        throw invalid_config("ftl_party_a: a label outside [0, classes)");
     if (overlap_.empty()) throw invalid_config("ftl_party_a: no overlap rows");
     for (std::size_t r : overlap_)
-      if (r >= x_.rows) throw invalid_config("ftl_party_a: overlap row " + std::to_string(r) + " out of range");
-    if (o_.mode == ftl_mode::paillier && !keys_) throw invalid_config("ftl_party_a: Paillier mode needs a key pair");
+      if (r >= x_.rows)
+        throw invalid_config("ftl_party_a: overlap row " + std::to_string(r) + " out of range");
+    if (o_.mode == ftl_mode::paillier && !keys_)
+      throw invalid_config("ftl_party_a: Paillier mode needs a key pair");
     theta_.resize(net_.num_parameters());
     net_.initialize(theta_, init_seed);
   }
@@ -360,7 +379,8 @@ public:
   /// B's U^B and P: computes Φ, a, M and (plaintext mode) steps; returns the message for B.
   message on_b_components(const wire::decoded_message& d, endpoint_id self) {
     if (waiting_reply_) throw malformed_message("ftl party A: B's components while waiting for its reply");
-    if (o_.mode == ftl_mode::paillier && !peer_) throw malformed_message("ftl party A: B's components before its key");
+    if (o_.mode == ftl_mode::paillier && !peer_)
+      throw malformed_message("ftl party A: B's components before its key");
     const auto p = detail::ftl_expect(d, ftl_tag::b_components, step_, "ftl party A");
     const std::size_t n = overlap_.size(), dd = dimension(), K = o_.classes;
     detail::ftl_reader r(p, "ftl B components", o_.max_abs_value);
@@ -472,13 +492,18 @@ public:
       for (std::size_t k = 0; k < dd; ++k) plain_ov[j * dd + k] = o_.gamma / nn * ua_[overlap_[j] * dd + k];
     const double neg_g = -o_.gamma / nn;
     auto enc_ov = detail::ftl_linear(
-        pb, n * dd, 1, [&](std::size_t i, std::size_t) { return std::pair<double, const paillier_ciphertext*>(neg_g, &cub[i]); },
+        pb, n * dd, 1,
+        [&](std::size_t i, std::size_t) {
+          return std::pair<double, const paillier_ciphertext*>(neg_g, &cub[i]);
+        },
         plain_ov, nullptr, masks_ov, rng_, o_.pool);
     auto enc_phi = detail::ftl_linear(
         pb, K * dd, 2 + dd,
         [&](std::size_t i, std::size_t t) {
           const std::size_t c = i / dd, k = i % dd;
-          if (t == 0) return std::pair<double, const paillier_ciphertext*>(-static_cast<double>(K) / (km1 * 2 * nn), &s_pos[i]);
+          if (t == 0)
+            return std::pair<double, const paillier_ciphertext*>(-static_cast<double>(K) / (km1 * 2 * nn),
+                                                                 &s_pos[i]);
           if (t == 1) return std::pair<double, const paillier_ciphertext*>(1.0 / (km1 * 2 * nn), &s_all[k]);
           const std::size_t l = t - 2;
           return std::pair<double, const paillier_ciphertext*>(phi_[c * dd + l] / (4 * nn), &cp[l * dd + k]);
@@ -524,7 +549,8 @@ public:
     if (o_.mode == ftl_mode::plaintext) {
       w.doubles(phi_);
     } else {
-      w.ciphertexts(keys_->public_key, detail::ftl_encrypt(keys_->private_key, phi_, detail::ftl_exp1, rng_, o_.pool));
+      w.ciphertexts(keys_->public_key,
+                    detail::ftl_encrypt(keys_->private_key, phi_, detail::ftl_exp1, rng_, o_.pool));
     }
     return detail::ftl_message(ftl_tag::phi, o_.session, self, w.bytes());
   }
@@ -550,7 +576,8 @@ private:
     phi_.assign(K * dd, 0.0);
     for (std::size_t i = 0; i < x_.rows; ++i)
       for (std::size_t c = 0; c < K; ++c)
-        for (std::size_t k = 0; k < dd; ++k) phi_[c * dd + k] += y_of(i, c) * u[i * dd + k] / static_cast<double>(x_.rows);
+        for (std::size_t k = 0; k < dd; ++k)
+          phi_[c * dd + k] += y_of(i, c) * u[i * dd + k] / static_cast<double>(x_.rows);
   }
   /// dU^A = (1/N_A) Σ_c y_ic ∂Φ_c for every row, + the alignment gradient on the overlap rows.
   void apply(const std::vector<double>& g_ov, const std::vector<double>& g_phi) {
@@ -598,16 +625,20 @@ private:
 class ftl_party_b {
 public:
   ftl_party_b(split_nn_mlp<double> net, std::uint64_t init_seed, ftl_rows x, std::vector<std::size_t> overlap,
-              ftl_options options, std::optional<paillier_keypair> keys = std::nullopt, random_source rng = random_source())
-      : net_(std::move(net)), x_(std::move(x)), overlap_(std::move(overlap)), o_(options), keys_(std::move(keys)),
-        rng_(std::move(rng)) {
+              ftl_options options, std::optional<paillier_keypair> keys = std::nullopt,
+              random_source rng = random_source())
+      : net_(std::move(net)), x_(std::move(x)), overlap_(std::move(overlap)), o_(options),
+        keys_(std::move(keys)), rng_(std::move(rng)) {
     o_.validate();
     x_.validate("ftl_party_b");
-    if (x_.width != net_.input_width()) throw invalid_config("ftl_party_b: rows of another width than the network's input");
+    if (x_.width != net_.input_width())
+      throw invalid_config("ftl_party_b: rows of another width than the network's input");
     if (overlap_.empty()) throw invalid_config("ftl_party_b: no overlap rows");
     for (std::size_t r : overlap_)
-      if (r >= x_.rows) throw invalid_config("ftl_party_b: overlap row " + std::to_string(r) + " out of range");
-    if (o_.mode == ftl_mode::paillier && !keys_) throw invalid_config("ftl_party_b: Paillier mode needs a key pair");
+      if (r >= x_.rows)
+        throw invalid_config("ftl_party_b: overlap row " + std::to_string(r) + " out of range");
+    if (o_.mode == ftl_mode::paillier && !keys_)
+      throw invalid_config("ftl_party_b: Paillier mode needs a key pair");
     theta_.resize(net_.num_parameters());
     net_.initialize(theta_, init_seed);
     xo_.rows = overlap_.size();
@@ -646,8 +677,10 @@ public:
       w.doubles(ub_);
       w.doubles(pm);
     } else {
-      w.ciphertexts(keys_->public_key, detail::ftl_encrypt(keys_->private_key, ub_, detail::ftl_exp1, rng_, o_.pool));
-      w.ciphertexts(keys_->public_key, detail::ftl_encrypt(keys_->private_key, pm, detail::ftl_exp1, rng_, o_.pool));
+      w.ciphertexts(keys_->public_key,
+                    detail::ftl_encrypt(keys_->private_key, ub_, detail::ftl_exp1, rng_, o_.pool));
+      w.ciphertexts(keys_->public_key,
+                    detail::ftl_encrypt(keys_->private_key, pm, detail::ftl_exp1, rng_, o_.pool));
     }
     sent_ = true;
     return detail::ftl_message(ftl_tag::b_components, step_, self, w.bytes());
@@ -748,7 +781,8 @@ public:
     auto enc = detail::ftl_linear(
         *peer_, rows.size() * K, dd,
         [&](std::size_t i, std::size_t k) {
-          return std::pair<double, const paillier_ciphertext*>(score_u_[(i / K) * dd + k], &cphi_[(i % K) * dd + k]);
+          return std::pair<double, const paillier_ciphertext*>(score_u_[(i / K) * dd + k],
+                                                               &cphi_[(i % K) * dd + k]);
         },
         {}, nullptr, score_masks_, rng_, o_.pool);
     detail::ftl_writer w;
@@ -802,14 +836,17 @@ private:
 
 namespace detail {
 template <transport T>
-wire::decoded_message ftl_receive(T& t, endpoint_id peer, std::chrono::milliseconds timeout, const char* who) {
+wire::decoded_message ftl_receive(T& t, endpoint_id peer, std::chrono::milliseconds timeout,
+                                  const char* who) {
   auto env = t.receive(transport_clock::now() + timeout);
-  if (!env) throw fedpp::error(std::string(who) + ": no message within " + std::to_string(timeout.count()) + " ms");
+  if (!env)
+    throw fedpp::error(std::string(who) + ": no message within " + std::to_string(timeout.count()) + " ms");
   if (env->from != peer)
-    throw malformed_message(std::string(who) + ": a message from endpoint " + std::to_string(env->from) + ", expected " +
-                            std::to_string(peer));
+    throw malformed_message(std::string(who) + ": a message from endpoint " + std::to_string(env->from) +
+                            ", expected " + std::to_string(peer));
   auto d = wire::decode(env->message);
-  if (!may_speak_for(t, env->from, d.sender())) throw impersonation(env->from, d.sender(), std::string(who) + " message");
+  if (!may_speak_for(t, env->from, d.sender()))
+    throw impersonation(env->from, d.sender(), std::string(who) + " message");
   return d;
 }
 } // namespace detail

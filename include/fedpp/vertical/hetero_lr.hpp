@@ -71,16 +71,16 @@ namespace fedpp::vertical {
 
 /// Control tags of hetero-LR (a block of its own; values are part of the wire format).
 enum class hetero_lr_tag : std::uint32_t {
-  host_hello = 0x484c0001,     ///< host → guest: u64 rows, u64 columns
-  public_key = 0x484c0002,     ///< guest → host: the Paillier public key (paillier_wire payload)
-  partial_wx = 0x484c0003,     ///< host → guest: u64 count, count × f64 wx_h
-  residuals = 0x484c0004,      ///< guest → host: [[d_i]] (paillier_wire ciphertext list)
+  host_hello = 0x484c0001,      ///< host → guest: u64 rows, u64 columns
+  public_key = 0x484c0002,      ///< guest → host: the Paillier public key (paillier_wire payload)
+  partial_wx = 0x484c0003,      ///< host → guest: u64 count, count × f64 wx_h
+  residuals = 0x484c0004,       ///< guest → host: [[d_i]] (paillier_wire ciphertext list)
   masked_gradient = 0x484c0005, ///< host → guest: [[G_j + r_j]] (ciphertext list)
-  unmasked = 0x484c0006,       ///< guest → host: u64 count, count × residue (⌈bits(n)/8⌉ bytes)
-  epoch_end = 0x484c0007,      ///< guest → host: u8 stop, f64 loss
-  predict_rows = 0x484c0008,   ///< guest → host: u64 count, count × u64 row
-  predict_wx = 0x484c0009,     ///< host → guest: u64 count, count × f64 wx_h
-  finish = 0x484c000a          ///< guest → host: the session is over
+  unmasked = 0x484c0006,        ///< guest → host: u64 count, count × residue (⌈bits(n)/8⌉ bytes)
+  epoch_end = 0x484c0007,       ///< guest → host: u8 stop, f64 loss
+  predict_rows = 0x484c0008,    ///< guest → host: u64 count, count × u64 row
+  predict_wx = 0x484c0009,      ///< host → guest: u64 count, count × f64 wx_h
+  finish = 0x484c000a           ///< guest → host: the session is over
 };
 
 /// Learning-rate schedules (t = epoch, from 0).
@@ -92,18 +92,18 @@ enum class hetero_lr_schedule_kind : std::uint8_t {
 
 /// Options both parties must agree on (the guest's copy decides when to stop).
 struct hetero_lr_options {
-  std::size_t batch_size = 64;      ///< rows per mini-batch (the last batch of an epoch may be smaller)
-  std::size_t max_epochs = 30;      ///< epochs at most
-  double learning_rate = 0.15;      ///< η₀
+  std::size_t batch_size = 64; ///< rows per mini-batch (the last batch of an epoch may be smaller)
+  std::size_t max_epochs = 30; ///< epochs at most
+  double learning_rate = 0.15; ///< η₀
   hetero_lr_schedule_kind schedule = hetero_lr_schedule_kind::inverse_sqrt;
-  double decay = 1.0;               ///< δ
-  double l2 = 0.01;                 ///< λ (0: none)
-  double tolerance = 1e-4;          ///< stop when |loss_e − loss_(e−1)| < tolerance (0: never)
-  std::uint64_t seed = 1;           ///< the shared batch order
-  std::uint64_t session = 0;        ///< carried in the setup messages' round field
-  double max_abs_value = 1e6;       ///< bound on received wx_h and decoded gradients
+  double decay = 1.0;         ///< δ
+  double l2 = 0.01;           ///< λ (0: none)
+  double tolerance = 1e-4;    ///< stop when |loss_e − loss_(e−1)| < tolerance (0: never)
+  std::uint64_t seed = 1;     ///< the shared batch order
+  std::uint64_t session = 0;  ///< carried in the setup messages' round field
+  double max_abs_value = 1e6; ///< bound on received wx_h and decoded gradients
   std::size_t max_host_columns = std::size_t{1} << 20; ///< a host announcing more is refused
-  fedpp::parallel::thread_pool* pool = nullptr;       ///< encryption / products on this pool (not owned)
+  fedpp::parallel::thread_pool* pool = nullptr;        ///< encryption / products on this pool (not owned)
   std::chrono::milliseconds timeout{std::chrono::minutes(10)}; ///< the drivers' wait per message
 
   /// Throws invalid_config for a value out of range.
@@ -192,15 +192,17 @@ inline bigint hlr_mantissa(const paillier_public_key& pk, double v) {
   return signed_mantissa(pk, e.encoding);
 }
 
-inline message hlr_message(hetero_lr_tag tag, std::uint64_t round, endpoint_id self, std::vector<std::byte> payload) {
+inline message hlr_message(hetero_lr_tag tag, std::uint64_t round, endpoint_id self,
+                           std::vector<std::byte> payload) {
   return vertical::detail::control_message(round, self, static_cast<std::uint32_t>(tag), payload);
 }
 
-inline std::span<const std::byte> hlr_expect(const wire::decoded_message& d, hetero_lr_tag tag, std::uint64_t round,
-                                             const char* who) {
+inline std::span<const std::byte> hlr_expect(const wire::decoded_message& d, hetero_lr_tag tag,
+                                             std::uint64_t round, const char* who) {
   if (d.kind() != wire::message_kind::control || d.tag() != static_cast<std::uint32_t>(tag))
-    throw malformed_message(std::string(who) + ": expected tag " + wire::detail::hex(static_cast<std::uint32_t>(tag)) +
-                            ", got kind " + wire::to_string(d.kind()) + " tag " + wire::detail::hex(d.tag()));
+    throw malformed_message(std::string(who) + ": expected tag " +
+                            wire::detail::hex(static_cast<std::uint32_t>(tag)) + ", got kind " +
+                            wire::to_string(d.kind()) + " tag " + wire::detail::hex(d.tag()));
   if (d.round() != round)
     throw malformed_message(std::string(who) + ": message of step/session " + std::to_string(d.round()) +
                             " where " + std::to_string(round) + " was expected (out of order)");
@@ -224,7 +226,8 @@ inline std::vector<double> hlr_read_doubles(std::span<const std::byte> p, std::s
                                             const char* what) {
   vertical::detail::byte_reader r(p, what);
   const std::uint64_t count = r.u64();
-  if (count != expected) r.fail("holds " + std::to_string(count) + " values, expected " + std::to_string(expected));
+  if (count != expected)
+    r.fail("holds " + std::to_string(count) + " values, expected " + std::to_string(expected));
   r.check_count(count, 8);
   std::vector<double> out(count);
   for (auto& v : out) {
@@ -238,17 +241,22 @@ inline std::vector<double> hlr_read_doubles(std::span<const std::byte> p, std::s
 }
 
 /// Taylor loss of one row, y ∈ {−1, +1}.
-inline double hlr_taylor_loss(double wx, double y) noexcept { return std::log(2.0) - 0.5 * y * wx + 0.125 * wx * wx; }
+inline double hlr_taylor_loss(double wx, double y) noexcept {
+  return std::log(2.0) - 0.5 * y * wx + 0.125 * wx * wx;
+}
 
 template <transport T>
-wire::decoded_message hlr_receive(T& t, endpoint_id peer, std::chrono::milliseconds timeout, const char* who) {
+wire::decoded_message hlr_receive(T& t, endpoint_id peer, std::chrono::milliseconds timeout,
+                                  const char* who) {
   auto env = t.receive(transport_clock::now() + timeout);
-  if (!env) throw fedpp::error(std::string(who) + ": no message within " + std::to_string(timeout.count()) + " ms");
+  if (!env)
+    throw fedpp::error(std::string(who) + ": no message within " + std::to_string(timeout.count()) + " ms");
   if (env->from != peer)
     throw malformed_message(std::string(who) + ": a message from endpoint " + std::to_string(env->from) +
                             ", expected " + std::to_string(peer));
   auto d = wire::decode(env->message);
-  if (!may_speak_for(t, env->from, d.sender())) throw impersonation(env->from, d.sender(), std::string(who) + " message");
+  if (!may_speak_for(t, env->from, d.sender()))
+    throw impersonation(env->from, d.sender(), std::string(who) + " message");
   return d;
 }
 
@@ -263,8 +271,8 @@ wire::decoded_message hlr_receive(T& t, endpoint_id peer, std::chrono::milliseco
 class hetero_lr_guest {
 public:
   /// `labels` in {0, 1} (1 = the positive class), one per row; `hosts` feature holders.
-  hetero_lr_guest(hetero_lr_features features, std::vector<int> labels, std::size_t hosts, hetero_lr_options options,
-                  paillier_keypair keys, random_source rng)
+  hetero_lr_guest(hetero_lr_features features, std::vector<int> labels, std::size_t hosts,
+                  hetero_lr_options options, paillier_keypair keys, random_source rng)
       : f_(std::move(features)), o_(options), keys_(std::move(keys)), rng_(std::move(rng)),
         sched_(f_.rows, o_.batch_size, o_.seed), hosts_(hosts) {
     o_.validate();
@@ -300,11 +308,14 @@ public:
   /// Columns each host announced.
   [[nodiscard]] const std::vector<std::size_t>& host_columns() const noexcept { return host_columns_; }
   /// True once a step's every masked gradient was answered and the epoch is complete.
-  [[nodiscard]] bool epoch_complete() const noexcept { return step_ > 0 && step_ % sched_.batches() == 0 && !epoch_reported_; }
+  [[nodiscard]] bool epoch_complete() const noexcept {
+    return step_ > 0 && step_ % sched_.batches() == 0 && !epoch_reported_;
+  }
 
   /// The public key for the hosts (round = session).
   [[nodiscard]] message public_key_message(endpoint_id self) const {
-    return detail::hlr_message(hetero_lr_tag::public_key, o_.session, self, paillier_wire::encode_public_key(keys_.public_key));
+    return detail::hlr_message(hetero_lr_tag::public_key, o_.session, self,
+                               paillier_wire::encode_public_key(keys_.public_key));
   }
 
   /// Host h's hello: its row count (must equal ours) and column count (1..max_host_columns).
@@ -315,9 +326,11 @@ public:
     const std::uint64_t rows = r.u64();
     const std::uint64_t cols = r.u64();
     r.finish();
-    if (rows != f_.rows) r.fail("declares " + std::to_string(rows) + " rows, the guest aligned " + std::to_string(f_.rows));
+    if (rows != f_.rows)
+      r.fail("declares " + std::to_string(rows) + " rows, the guest aligned " + std::to_string(f_.rows));
     if (cols == 0 || cols > o_.max_host_columns)
-      r.fail("declares " + std::to_string(cols) + " columns, allowed 1.." + std::to_string(o_.max_host_columns));
+      r.fail("declares " + std::to_string(cols) + " columns, allowed 1.." +
+             std::to_string(o_.max_host_columns));
     if (host_columns_[h] != 0) r.fail("is a second hello from host " + std::to_string(h));
     host_columns_[h] = static_cast<std::size_t>(cols);
   }
@@ -326,10 +339,15 @@ public:
   /// once all hosts' wx have arrived, and then updates the guest's own weights; nullopt before.
   std::optional<message> on_partial_wx(std::size_t h, const wire::decoded_message& d, endpoint_id self) {
     check_host(h);
-    if (host_columns_[h] == 0) throw malformed_message("hetero_lr guest: wx from host " + std::to_string(h) + " before its hello");
-    if (residuals_sent_) throw malformed_message("hetero_lr guest: wx from host " + std::to_string(h) + " while waiting for gradients");
+    if (host_columns_[h] == 0)
+      throw malformed_message("hetero_lr guest: wx from host " + std::to_string(h) + " before its hello");
+    if (residuals_sent_)
+      throw malformed_message("hetero_lr guest: wx from host " + std::to_string(h) +
+                              " while waiting for gradients");
     const auto p = detail::hlr_expect(d, hetero_lr_tag::partial_wx, step_, "hetero_lr guest");
-    if (have_wx_[h]) throw malformed_message("hetero_lr guest: a second wx of step " + std::to_string(step_) + " from host " + std::to_string(h));
+    if (have_wx_[h])
+      throw malformed_message("hetero_lr guest: a second wx of step " + std::to_string(step_) +
+                              " from host " + std::to_string(h));
     const auto batch = current_batch();
     auto values = detail::hlr_read_doubles(p, batch.size(), o_.max_abs_value, "hetero_lr partial wx");
     wx_[h] = std::move(values);
@@ -350,7 +368,8 @@ public:
       loss += detail::hlr_taylor_loss(wx, y_[i]);
     }
     std::vector<bigint> ms(n);
-    for (std::size_t k = 0; k < n; ++k) ms[k] = keys_.public_key.to_residue(detail::hlr_mantissa(keys_.public_key, dres[k]));
+    for (std::size_t k = 0; k < n; ++k)
+      ms[k] = keys_.public_key.to_residue(detail::hlr_mantissa(keys_.public_key, dres[k]));
     sent_ = keys_.private_key.encrypt(ms, rng_, o_.pool); // may throw before the state changes
     const double rate = o_.rate(epoch());
     std::vector<double> g(f_.columns, 0.0);
@@ -367,23 +386,30 @@ public:
     epoch_rows_ += n;
     residuals_sent_ = true;
     std::fill(answered_.begin(), answered_.end(), false);
-    return detail::hlr_message(hetero_lr_tag::residuals, step_, self, paillier_wire::encode_ciphertexts(keys_.public_key, sent_));
+    return detail::hlr_message(hetero_lr_tag::residuals, step_, self,
+                               paillier_wire::encode_ciphertexts(keys_.public_key, sent_));
   }
 
   /// Host h's masked gradient [[G + r]]: decrypts and returns the residues for host h. After the
   /// last host, the step is done.
   message on_masked_gradient(std::size_t h, const wire::decoded_message& d, endpoint_id self) {
     check_host(h);
-    if (!residuals_sent_) throw malformed_message("hetero_lr guest: a masked gradient before the residuals were sent");
+    if (!residuals_sent_)
+      throw malformed_message("hetero_lr guest: a masked gradient before the residuals were sent");
     const auto p = detail::hlr_expect(d, hetero_lr_tag::masked_gradient, step_, "hetero_lr guest");
-    if (answered_[h]) throw malformed_message("hetero_lr guest: a second masked gradient of step " + std::to_string(step_) + " from host " + std::to_string(h));
+    if (answered_[h])
+      throw malformed_message("hetero_lr guest: a second masked gradient of step " + std::to_string(step_) +
+                              " from host " + std::to_string(h));
     auto list = paillier_wire::decode_ciphertexts(keys_.public_key, p, host_columns_[h]);
     if (list.ciphertexts.size() != host_columns_[h] || !list.exponents.empty())
-      throw malformed_message("hetero_lr guest: host " + std::to_string(h) + " sent " + std::to_string(list.ciphertexts.size()) +
-                              " gradient ciphertexts (expected " + std::to_string(host_columns_[h]) + ", no exponents)");
+      throw malformed_message("hetero_lr guest: host " + std::to_string(h) + " sent " +
+                              std::to_string(list.ciphertexts.size()) + " gradient ciphertexts (expected " +
+                              std::to_string(host_columns_[h]) + ", no exponents)");
     for (const auto& c : list.ciphertexts)
       for (const auto& s : sent_)
-        if (c == s) throw malformed_message("hetero_lr guest: host " + std::to_string(h) + " asked to decrypt a residual it was sent");
+        if (c == s)
+          throw malformed_message("hetero_lr guest: host " + std::to_string(h) +
+                                  " asked to decrypt a residual it was sent");
     const auto res = keys_.private_key.decrypt(list.ciphertexts, o_.pool);
     const std::size_t width = (keys_.public_key.bits() + 7) / 8;
     vertical::detail::byte_writer w;
@@ -396,11 +422,13 @@ public:
 
   /// After an epoch's last step: records the epoch's loss and returns (stop?, message for the hosts).
   std::pair<bool, message> epoch_end_message(endpoint_id self) {
-    if (!epoch_complete()) throw invalid_config("hetero_lr guest: epoch_end_message before the epoch is complete");
+    if (!epoch_complete())
+      throw invalid_config("hetero_lr guest: epoch_end_message before the epoch is complete");
     double w2 = 0;
     for (double v : w_) w2 += v * v;
     const double loss = epoch_loss_ / static_cast<double>(epoch_rows_) + 0.5 * o_.l2 * w2;
-    const bool converged = !losses_.empty() && o_.tolerance > 0 && std::fabs(loss - losses_.back()) < o_.tolerance;
+    const bool converged =
+        !losses_.empty() && o_.tolerance > 0 && std::fabs(loss - losses_.back()) < o_.tolerance;
     losses_.push_back(loss);
     epoch_loss_ = 0;
     epoch_rows_ = 0;
@@ -422,7 +450,8 @@ public:
   [[nodiscard]] std::vector<double> partial_wx(std::span<const std::size_t> rows) const {
     std::vector<double> out(rows.size());
     for (std::size_t k = 0; k < rows.size(); ++k) {
-      if (rows[k] >= f_.rows) throw invalid_config("hetero_lr guest: row " + std::to_string(rows[k]) + " out of range");
+      if (rows[k] >= f_.rows)
+        throw invalid_config("hetero_lr guest: row " + std::to_string(rows[k]) + " out of range");
       double wx = b_;
       for (std::size_t j = 0; j < f_.columns; ++j) wx += w_[j] * f_.row(rows[k])[j];
       out[k] = wx;
@@ -445,9 +474,13 @@ public:
 
 private:
   void check_host(std::size_t h) const {
-    if (h >= hosts_) throw invalid_config("hetero_lr guest: host index " + std::to_string(h) + " of " + std::to_string(hosts_));
+    if (h >= hosts_)
+      throw invalid_config("hetero_lr guest: host index " + std::to_string(h) + " of " +
+                           std::to_string(hosts_));
   }
-  std::span<const std::size_t> current_batch() const { return sched_.batch(order_, step_ % sched_.batches()); }
+  std::span<const std::size_t> current_batch() const {
+    return sched_.batch(order_, step_ % sched_.batches());
+  }
   void finish_step() {
     ++step_;
     residuals_sent_ = false;
@@ -515,7 +548,8 @@ public:
   /// wx_h = X_h·w_h on the current batch's rows.
   [[nodiscard]] message partial_wx_message(endpoint_id self) {
     if (!pk_) throw invalid_config("hetero_lr host: no public key yet");
-    if (waiting_unmask_) throw invalid_config("hetero_lr host: partial_wx_message while waiting for the unmasked gradient");
+    if (waiting_unmask_)
+      throw invalid_config("hetero_lr host: partial_wx_message while waiting for the unmasked gradient");
     const auto batch = current_batch();
     std::vector<double> wx(batch.size());
     for (std::size_t k = 0; k < batch.size(); ++k) {
@@ -529,13 +563,15 @@ public:
 
   /// [[d]] for the batch → [[Σ_i d_i x_ij + r_j]] for each column j (re-randomised).
   [[nodiscard]] message on_residuals(const wire::decoded_message& d, endpoint_id self) {
-    if (!pk_ || !wx_sent_ || waiting_unmask_) throw malformed_message("hetero_lr host: residuals out of order");
+    if (!pk_ || !wx_sent_ || waiting_unmask_)
+      throw malformed_message("hetero_lr host: residuals out of order");
     const auto p = detail::hlr_expect(d, hetero_lr_tag::residuals, step_, "hetero_lr host");
     const auto batch = current_batch();
     auto list = paillier_wire::decode_ciphertexts(*pk_, p, batch.size());
     if (list.ciphertexts.size() != batch.size() || !list.exponents.empty())
-      throw malformed_message("hetero_lr host: " + std::to_string(list.ciphertexts.size()) + " residuals for a batch of " +
-                              std::to_string(batch.size()) + " (no exponents expected)");
+      throw malformed_message("hetero_lr host: " + std::to_string(list.ciphertexts.size()) +
+                              " residuals for a batch of " + std::to_string(batch.size()) +
+                              " (no exponents expected)");
     const paillier_public_key& pk = *pk_;
     // Masks and re-randomisers first (serially, from rng_), then the products on the pool.
     std::vector<bigint> masks(f_.columns), rs(f_.columns);
@@ -559,7 +595,8 @@ public:
     });
     masks_ = std::move(masks);
     waiting_unmask_ = true;
-    return detail::hlr_message(hetero_lr_tag::masked_gradient, step_, self, paillier_wire::encode_ciphertexts(pk, out));
+    return detail::hlr_message(hetero_lr_tag::masked_gradient, step_, self,
+                               paillier_wire::encode_ciphertexts(pk, out));
   }
 
   /// The guest's decryptions of [[G + r]]: removes the masks, decodes, steps the weights.
@@ -569,7 +606,8 @@ public:
     const paillier_public_key& pk = *pk_;
     vertical::detail::byte_reader r(p, "hetero_lr unmasked gradient");
     const std::uint64_t count = r.u64();
-    if (count != f_.columns) r.fail("holds " + std::to_string(count) + " values for " + std::to_string(f_.columns) + " columns");
+    if (count != f_.columns)
+      r.fail("holds " + std::to_string(count) + " values for " + std::to_string(f_.columns) + " columns");
     const std::size_t width = (pk.bits() + 7) / 8;
     r.check_count(count, width);
     std::vector<double> g(f_.columns);
@@ -601,8 +639,7 @@ public:
   /// The guest's end-of-epoch word: true to stop. Out of order (not after an epoch's last step,
   /// or of another step) is refused.
   bool on_epoch_end(const wire::decoded_message& d) {
-    if (!needs_epoch_end())
-      throw malformed_message("hetero_lr host: epoch end out of order");
+    if (!needs_epoch_end()) throw malformed_message("hetero_lr host: epoch end out of order");
     const auto p = detail::hlr_expect(d, hetero_lr_tag::epoch_end, step_, "hetero_lr host");
     vertical::detail::byte_reader r(p, "hetero_lr epoch end");
     const std::uint8_t stop = r.u8();
@@ -630,18 +667,20 @@ public:
   void set_prediction_features(hetero_lr_features x) {
     x.validate("hetero_lr_host::set_prediction_features");
     if (x.columns != f_.columns)
-      throw invalid_config("hetero_lr_host: prediction rows of " + std::to_string(x.columns) + " columns, trained on " +
-                           std::to_string(f_.columns));
+      throw invalid_config("hetero_lr_host: prediction rows of " + std::to_string(x.columns) +
+                           " columns, trained on " + std::to_string(f_.columns));
     predict_ = std::move(x);
   }
 
   /// wx_h for the rows the guest names (each < rows, at most max_rows of them).
-  [[nodiscard]] message on_predict_rows(const wire::decoded_message& d, endpoint_id self, std::size_t max_rows) const {
+  [[nodiscard]] message on_predict_rows(const wire::decoded_message& d, endpoint_id self,
+                                        std::size_t max_rows) const {
     const hetero_lr_features& f = predict_ ? *predict_ : f_;
     const auto p = detail::hlr_expect(d, hetero_lr_tag::predict_rows, o_.session, "hetero_lr host");
     vertical::detail::byte_reader r(p, "hetero_lr predict rows");
     const std::uint64_t count = r.u64();
-    if (count > max_rows) r.fail("asks for " + std::to_string(count) + " rows, at most " + std::to_string(max_rows));
+    if (count > max_rows)
+      r.fail("asks for " + std::to_string(count) + " rows, at most " + std::to_string(max_rows));
     r.check_count(count, 8);
     std::vector<double> wx(count);
     for (auto& v : wx) {
@@ -656,7 +695,9 @@ public:
   }
 
 private:
-  std::span<const std::size_t> current_batch() const { return sched_.batch(order_, step_ % sched_.batches()); }
+  std::span<const std::size_t> current_batch() const {
+    return sched_.batch(order_, step_ % sched_.batches());
+  }
 
   hetero_lr_features f_;
   std::optional<hetero_lr_features> predict_;
@@ -674,9 +715,9 @@ private:
 
 /// What a guest's training run did.
 struct hetero_lr_report {
-  std::size_t epochs = 0;          ///< epochs run
-  bool converged = false;          ///< stopped by the tolerance (else by max_epochs)
-  std::vector<double> losses;      ///< per epoch (Taylor loss + L2 of the guest's weights)
+  std::size_t epochs = 0;            ///< epochs run
+  bool converged = false;            ///< stopped by the tolerance (else by max_epochs)
+  std::vector<double> losses;        ///< per epoch (Taylor loss + L2 of the guest's weights)
   std::vector<double> epoch_seconds; ///< wall time of each epoch (the guest's view)
 };
 
@@ -689,18 +730,22 @@ hetero_lr_report run_hetero_lr_guest(T& t, std::span<const endpoint_id> hosts, h
   auto index_of = [&](endpoint_id from) {
     for (std::size_t h = 0; h < hosts.size(); ++h)
       if (hosts[h] == from) return h;
-    throw malformed_message("hetero_lr guest: a message from endpoint " + std::to_string(from) + ", not a host");
+    throw malformed_message("hetero_lr guest: a message from endpoint " + std::to_string(from) +
+                            ", not a host");
   };
   // Messages of one host arrive in order, but hosts race each other: keep early ones per host.
   std::vector<std::deque<wire::decoded_message>> early(hosts.size());
   auto next_from = [&](std::size_t want) {
     while (early[want].empty()) {
       auto env = t.receive(transport_clock::now() + o.timeout);
-      if (!env) throw fedpp::error("hetero_lr guest: no message within " + std::to_string(o.timeout.count()) + " ms");
+      if (!env)
+        throw fedpp::error("hetero_lr guest: no message within " + std::to_string(o.timeout.count()) + " ms");
       const std::size_t h = index_of(env->from);
       auto d = wire::decode(env->message);
-      if (!may_speak_for(t, env->from, d.sender())) throw impersonation(env->from, d.sender(), "hetero_lr message");
-      if (early[h].size() >= 4) throw malformed_message("hetero_lr guest: host " + std::to_string(h) + " runs ahead of the protocol");
+      if (!may_speak_for(t, env->from, d.sender()))
+        throw impersonation(env->from, d.sender(), "hetero_lr message");
+      if (early[h].size() >= 4)
+        throw malformed_message("hetero_lr guest: host " + std::to_string(h) + " runs ahead of the protocol");
       early[h].push_back(std::move(d));
     }
     auto d = std::move(early[want].front());
@@ -715,7 +760,8 @@ hetero_lr_report run_hetero_lr_guest(T& t, std::span<const endpoint_id> hosts, h
     std::optional<message> residuals;
     for (std::size_t h = 0; h < hosts.size(); ++h) residuals = g.on_partial_wx(h, next_from(h), t.id());
     for (endpoint_id h : hosts) t.send(h, *residuals);
-    for (std::size_t h = 0; h < hosts.size(); ++h) t.send(hosts[h], g.on_masked_gradient(h, next_from(h), t.id()));
+    for (std::size_t h = 0; h < hosts.size(); ++h)
+      t.send(hosts[h], g.on_masked_gradient(h, next_from(h), t.id()));
     if (g.epoch_complete()) {
       auto [stop, m] = g.epoch_end_message(t.id());
       for (endpoint_id h : hosts) t.send(h, m);
@@ -735,7 +781,8 @@ hetero_lr_report run_hetero_lr_guest(T& t, std::span<const endpoint_id> hosts, h
 /// guest's prediction requests (at most `max_predict_rows` rows each) until it says finish.
 /// `limits` for the guest's key (default: 2048 bits at least).
 template <transport T>
-void run_hetero_lr_host(T& t, endpoint_id guest, hetero_lr_host& h, const paillier_wire::key_limits& limits = {},
+void run_hetero_lr_host(T& t, endpoint_id guest, hetero_lr_host& h,
+                        const paillier_wire::key_limits& limits = {},
                         std::size_t max_predict_rows = std::size_t{1} << 24) {
   const auto timeout = h.options().timeout;
   auto next = [&] { return detail::hlr_receive(t, guest, timeout, "hetero_lr host"); };
@@ -749,7 +796,8 @@ void run_hetero_lr_host(T& t, endpoint_id guest, hetero_lr_host& h, const pailli
   }
   for (;;) {
     const auto d = next();
-    if (d.kind() == wire::message_kind::control && d.tag() == static_cast<std::uint32_t>(hetero_lr_tag::finish)) {
+    if (d.kind() == wire::message_kind::control &&
+        d.tag() == static_cast<std::uint32_t>(hetero_lr_tag::finish)) {
       (void)detail::hlr_expect(d, hetero_lr_tag::finish, h.options().session, "hetero_lr host");
       return;
     }
@@ -764,7 +812,8 @@ std::vector<double> hlr_predict(T& t, std::span<const endpoint_id> hosts, const 
   vertical::detail::byte_writer w;
   w.u64(rows.size());
   for (std::size_t r : rows) w.u64(r);
-  const message req = hlr_message(hetero_lr_tag::predict_rows, g.options().session, t.id(), std::move(w.bytes()));
+  const message req =
+      hlr_message(hetero_lr_tag::predict_rows, g.options().session, t.id(), std::move(w.bytes()));
   for (endpoint_id h : hosts) {
     t.send(h, req);
     const auto d = hlr_receive(t, h, g.options().timeout, "hetero_lr guest");
@@ -806,8 +855,10 @@ void hetero_lr_finish(T& t, std::span<const endpoint_id> hosts, const hetero_lr_
 /// for the same number of epochs with the same batches, rates and L2, with the Taylor residual
 /// (taylor = true: the vertical protocol's arithmetic) or the exact logistic gradient
 /// −y·σ(−y·wx). Returns the weights, then the intercept last.
-[[nodiscard]] inline std::vector<double> hetero_lr_central(const hetero_lr_features& all, std::span<const int> labels,
-                                                           const hetero_lr_options& o, std::size_t epochs, bool taylor) {
+[[nodiscard]] inline std::vector<double> hetero_lr_central(const hetero_lr_features& all,
+                                                           std::span<const int> labels,
+                                                           const hetero_lr_options& o, std::size_t epochs,
+                                                           bool taylor) {
   o.validate();
   all.validate("hetero_lr_central");
   if (labels.size() != all.rows) throw invalid_config("hetero_lr_central: one label per row");

@@ -124,7 +124,8 @@ public:
   explicit paillier_public_key(bigint n) : n_(std::move(n)) {
     const std::size_t bits = n_.bit_length();
     if (n_.sign() <= 0 || !n_.is_odd() || bits < paillier_min_key_bits || bits > paillier_max_key_bits)
-      throw invalid_config("paillier_public_key: n must be odd with " + std::to_string(paillier_min_key_bits) + ".." +
+      throw invalid_config("paillier_public_key: n must be odd with " +
+                           std::to_string(paillier_min_key_bits) + ".." +
                            std::to_string(paillier_max_key_bits) + " bits; it has " + std::to_string(bits) +
                            " bits and is " + (n_.is_odd() ? "odd" : "even"));
     if (mpz_perfect_square_p(n_.get()) != 0)
@@ -148,14 +149,17 @@ public:
   /// [0, max_int] are non-negative, in [n − max_int, n) negative, in between: overflow.
   [[nodiscard]] const bigint& max_int() const noexcept { return max_int_; }
 
-  friend bool operator==(const paillier_public_key& a, const paillier_public_key& b) noexcept { return a.n_ == b.n_; }
+  friend bool operator==(const paillier_public_key& a, const paillier_public_key& b) noexcept {
+    return a.n_ == b.n_;
+  }
 
   /// The plaintext residue of a signed integer m, |m| < n: m mod n. Throws invalid_config otherwise.
   [[nodiscard]] bigint to_residue(const bigint& m) const {
     bigint a;
     mpz_abs(a.get(), m.get());
-    if (a >= n_) throw invalid_config("paillier: plaintext of " + std::to_string(m.bit_length()) +
-                                      " bits is not below n (" + std::to_string(bits()) + " bits)");
+    if (a >= n_)
+      throw invalid_config("paillier: plaintext of " + std::to_string(m.bit_length()) +
+                           " bits is not below n (" + std::to_string(bits()) + " bits)");
     return m.mod(n_);
   }
 
@@ -240,8 +244,9 @@ public:
   [[nodiscard]] paillier_ciphertext multiply(const paillier_ciphertext& a, const bigint& k) const {
     bigint mag;
     mpz_abs(mag.get(), k.get());
-    if (mag >= n_) throw invalid_config("paillier::multiply: the scalar has " + std::to_string(k.bit_length()) +
-                                        " bits, not below n (" + std::to_string(bits()) + " bits)");
+    if (mag >= n_)
+      throw invalid_config("paillier::multiply: the scalar has " + std::to_string(k.bit_length()) +
+                           " bits, not below n (" + std::to_string(bits()) + " bits)");
     paillier_ciphertext c;
     if (k.sign() >= 0) {
       detail::powm_sec(c.value, a.value, mag, n2_);
@@ -273,7 +278,8 @@ public:
 
   /// Wraps an integer received from elsewhere as a ciphertext of this key after checking it: in
   /// [1, n²) and coprime to n. Throws malformed_message naming `what` otherwise.
-  [[nodiscard]] paillier_ciphertext ciphertext_from(bigint value, const std::string& what = "ciphertext") const {
+  [[nodiscard]] paillier_ciphertext ciphertext_from(bigint value,
+                                                    const std::string& what = "ciphertext") const {
     check_ciphertext_value(value, what);
     return paillier_ciphertext{std::move(value)};
   }
@@ -281,8 +287,9 @@ public:
   /// Throws malformed_message unless 1 ≤ c < n² and gcd(c, n) = 1 (what a valid ciphertext is).
   void check_ciphertext_value(const bigint& c, const std::string& what = "ciphertext") const {
     if (c.sign() <= 0 || c >= n2_)
-      throw malformed_message("paillier: " + what + " is outside [1, n^2) (" + std::to_string(c.bit_length()) +
-                              " bits, n^2 has " + std::to_string(n2_.bit_length()) + ")");
+      throw malformed_message("paillier: " + what + " is outside [1, n^2) (" +
+                              std::to_string(c.bit_length()) + " bits, n^2 has " +
+                              std::to_string(n2_.bit_length()) + ")");
     bigint g;
     mpz_gcd(g.get(), c.get(), n_.get());
     if (mpz_cmp_ui(g.get(), 1) != 0) throw malformed_message("paillier: " + what + " shares a factor with n");
@@ -299,7 +306,8 @@ private:
     bigint g;
     mpz_gcd(g.get(), v.get(), n_.get());
     if (v.sign() <= 0 || v >= n2_ || mpz_cmp_ui(g.get(), 1) != 0)
-      throw invalid_config(std::string("paillier: the ") + what + " must lie in [1, n^2) and be coprime to n");
+      throw invalid_config(std::string("paillier: the ") + what +
+                           " must lie in [1, n^2) and be coprime to n");
   }
 
   bigint n_;
@@ -324,7 +332,8 @@ public:
     mpz_sub_ui(qm1_.get(), q_.get(), 1);
     hp_ = h_function(p_, p2_, pm1_);
     hq_ = h_function(q_, q2_, qm1_);
-    if (mpz_invert(q_inv_p_.get(), q_.get(), p_.get()) == 0 || mpz_invert(q2_inv_p2_.get(), q2_.get(), p2_.get()) == 0)
+    if (mpz_invert(q_inv_p_.get(), q_.get(), p_.get()) == 0 ||
+        mpz_invert(q2_inv_p2_.get(), q2_.get(), p2_.get()) == 0)
       throw invalid_config("paillier_private_key: p and q are not coprime");
   }
   paillier_private_key(const paillier_private_key&) = default;
@@ -429,7 +438,8 @@ private:
   }
   static void wipe(bigint& b) noexcept {
     const auto limbs = mpz_size(b.get());
-    if (limbs > 0) sodium_memzero(mpz_limbs_modify(b.get(), static_cast<mp_size_t>(limbs)), limbs * sizeof(mp_limb_t));
+    if (limbs > 0)
+      sodium_memzero(mpz_limbs_modify(b.get(), static_cast<mp_size_t>(limbs)), limbs * sizeof(mp_limb_t));
     mpz_set_ui(b.get(), 0);
   }
   /// h_p = L_p(g^(p−1) mod p²)^(−1) mod p.
@@ -438,7 +448,8 @@ private:
     const bigint g = public_.g();
     mpz_powm(x.get(), g.get(), pm1.get(), p2.get());
     l_function(x, p);
-    if (mpz_invert(x.get(), x.get(), p.get()) == 0) throw invalid_config("paillier_private_key: h_p is not invertible");
+    if (mpz_invert(x.get(), x.get(), p.get()) == 0)
+      throw invalid_config("paillier_private_key: h_p is not invertible");
     return x;
   }
   /// L_p(x) = (x − 1)/p, in place.
@@ -446,7 +457,8 @@ private:
     mpz_sub_ui(x.get(), x.get(), 1);
     mpz_divexact(x.get(), x.get(), p.get());
   }
-  static bigint decrypt_half(const bigint& c, const bigint& p, const bigint& p2, const bigint& pm1, const bigint& hp) {
+  static bigint decrypt_half(const bigint& c, const bigint& p, const bigint& p2, const bigint& pm1,
+                             const bigint& hp) {
     bigint x;
     mpz_mod(x.get(), c.get(), p2.get());
     mpz_powm_sec(x.get(), x.get(), pm1.get(), p2.get());
@@ -523,8 +535,8 @@ inline bigint random_prime(std::size_t bits, random_source& rng) {
 [[nodiscard]] inline paillier_keypair generate_paillier_keypair(std::size_t bits, random_source& rng) {
   if (bits % 2 != 0 || bits < paillier_min_generated_bits || bits > paillier_max_key_bits)
     throw invalid_config("generate_paillier_keypair: bits must be even and in [" +
-                         std::to_string(paillier_min_generated_bits) + ", " + std::to_string(paillier_max_key_bits) +
-                         "], got " + std::to_string(bits));
+                         std::to_string(paillier_min_generated_bits) + ", " +
+                         std::to_string(paillier_max_key_bits) + "], got " + std::to_string(bits));
   const std::size_t half = bits / 2;
   const bigint min_gap = bigint::pow2(half > 100 ? half - 100 : half / 2);
   for (;;) {

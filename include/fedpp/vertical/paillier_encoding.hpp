@@ -107,7 +107,8 @@ inline encoded_number finish_encoding(const paillier_public_key& pk, const bigin
   mpz_abs(a.get(), int_rep.get());
   if (a > pk.max_int())
     throw invalid_config("paillier encoding: the integer " + std::to_string(int_rep.bit_length()) +
-                         "-bit representation exceeds max_int = n/3 - 1 (exponent " + std::to_string(exponent) + ")");
+                         "-bit representation exceeds max_int = n/3 - 1 (exponent " +
+                         std::to_string(exponent) + ")");
   return encoded_number{int_rep.mod(pk.n()), exponent};
 }
 
@@ -154,7 +155,8 @@ inline encoded_number finish_encoding(const paillier_public_key& pk, const bigin
 /// The signed mantissa of an encoding: encoding if ≤ max_int, encoding − n if ≥ n − max_int.
 /// Throws paillier_overflow in the band between, invalid_config for encoding ∉ [0, n).
 [[nodiscard]] inline bigint signed_mantissa(const paillier_public_key& pk, const bigint& encoding) {
-  if (encoding.sign() < 0 || encoding >= pk.n()) throw invalid_config("paillier decoding: encoding not in [0, n)");
+  if (encoding.sign() < 0 || encoding >= pk.n())
+    throw invalid_config("paillier decoding: encoding not in [0, n)");
   if (encoding <= pk.max_int()) return encoding;
   if (encoding >= pk.n() - pk.max_int()) return encoding - pk.n();
   throw paillier_overflow("paillier decoding: overflow detected (the residue lies between n/3 and 2n/3)");
@@ -178,13 +180,14 @@ inline encoded_number finish_encoding(const paillier_public_key& pk, const bigin
 /// Encodes (default precision) and encrypts a double with the key holder's CRT obfuscator.
 [[nodiscard]] inline encrypted_number encrypt(const paillier_private_key& sk, double x, random_source& rng) {
   const encoded_number e = encode(sk.public_key(), x);
-  return encrypted_number{sk.public_key().encrypt_with_obfuscator(e.encoding, sk.obfuscator(rng)), e.exponent};
+  return encrypted_number{sk.public_key().encrypt_with_obfuscator(e.encoding, sk.obfuscator(rng)),
+                          e.exponent};
 }
 
 /// Encodes and encrypts every value (randomness drawn in order first, exponentiations on `pool`).
 /// `precision` as in encode (nullopt: every bit of each double).
-[[nodiscard]] inline std::vector<encrypted_number> encrypt(const paillier_public_key& pk, std::span<const double> xs,
-                                                           random_source& rng,
+[[nodiscard]] inline std::vector<encrypted_number> encrypt(const paillier_public_key& pk,
+                                                           std::span<const double> xs, random_source& rng,
                                                            fedpp::parallel::thread_pool* pool = nullptr,
                                                            std::optional<double> precision = std::nullopt) {
   std::vector<bigint> ms(xs.size());
@@ -200,8 +203,8 @@ inline encoded_number finish_encoding(const paillier_public_key& pk, const bigin
   return out;
 }
 /// The same with the key holder's CRT obfuscators (same distribution, about 3–4× faster).
-[[nodiscard]] inline std::vector<encrypted_number> encrypt(const paillier_private_key& sk, std::span<const double> xs,
-                                                           random_source& rng,
+[[nodiscard]] inline std::vector<encrypted_number> encrypt(const paillier_private_key& sk,
+                                                           std::span<const double> xs, random_source& rng,
                                                            fedpp::parallel::thread_pool* pool = nullptr,
                                                            std::optional<double> precision = std::nullopt) {
   std::vector<bigint> ms(xs.size());
@@ -223,7 +226,8 @@ inline encoded_number finish_encoding(const paillier_public_key& pk, const bigin
   return decode(sk.public_key(), encoded_number{sk.decrypt(c.ciphertext), c.exponent});
 }
 /// Decrypts and decodes every value on `pool` (every ciphertext checked first).
-[[nodiscard]] inline std::vector<double> decrypt(const paillier_private_key& sk, std::span<const encrypted_number> cs,
+[[nodiscard]] inline std::vector<double> decrypt(const paillier_private_key& sk,
+                                                 std::span<const encrypted_number> cs,
                                                  fedpp::parallel::thread_pool* pool = nullptr) {
   std::vector<paillier_ciphertext> raw(cs.size());
   for (std::size_t i = 0; i < cs.size(); ++i) {
@@ -232,22 +236,24 @@ inline encoded_number finish_encoding(const paillier_public_key& pk, const bigin
   }
   const auto ms = sk.decrypt(raw, pool);
   std::vector<double> out(cs.size());
-  for (std::size_t i = 0; i < cs.size(); ++i) out[i] = decode(sk.public_key(), encoded_number{ms[i], cs[i].exponent});
+  for (std::size_t i = 0; i < cs.size(); ++i)
+    out[i] = decode(sk.public_key(), encoded_number{ms[i], cs[i].exponent});
   return out;
 }
 
 /// The same value at a lower exponent: ciphertext^(16^(exponent − new_exponent)). Throws
 /// invalid_config when new_exponent > exponent or 16^Δ ≥ n.
-[[nodiscard]] inline encrypted_number decrease_exponent_to(const paillier_public_key& pk, const encrypted_number& a,
-                                                           int new_exponent) {
+[[nodiscard]] inline encrypted_number decrease_exponent_to(const paillier_public_key& pk,
+                                                           const encrypted_number& a, int new_exponent) {
   if (new_exponent > a.exponent)
-    throw invalid_config("paillier: cannot increase the exponent from " + std::to_string(a.exponent) + " to " +
-                         std::to_string(new_exponent));
+    throw invalid_config("paillier: cannot increase the exponent from " + std::to_string(a.exponent) +
+                         " to " + std::to_string(new_exponent));
   if (new_exponent == a.exponent) return a;
   const long diff = static_cast<long>(a.exponent) - new_exponent;
   if (static_cast<std::size_t>(4 * diff) >= pk.bits())
     throw invalid_config("paillier: 16^" + std::to_string(diff) + " is not below n");
-  return encrypted_number{pk.multiply(a.ciphertext, bigint::pow2(static_cast<std::size_t>(4 * diff))), new_exponent};
+  return encrypted_number{pk.multiply(a.ciphertext, bigint::pow2(static_cast<std::size_t>(4 * diff))),
+                          new_exponent};
 }
 
 /// Enc(a + b): the operand with the larger exponent is first brought down to the other's.
@@ -259,16 +265,19 @@ inline encoded_number finish_encoding(const paillier_public_key& pk, const bigin
 }
 
 /// Enc(a + x): x encoded with max_exponent = a's exponent (python-paillier's __add__ of a scalar).
-[[nodiscard]] inline encrypted_number add(const paillier_public_key& pk, const encrypted_number& a, double x) {
+[[nodiscard]] inline encrypted_number add(const paillier_public_key& pk, const encrypted_number& a,
+                                          double x) {
   const encoded_number e = encode(pk, x, std::nullopt, a.exponent);
   const encrypted_number aligned = decrease_exponent_to(pk, a, e.exponent);
   return encrypted_number{pk.add_plain(aligned.ciphertext, signed_mantissa(pk, e.encoding)), e.exponent};
 }
 
 /// Enc(a · x): x encoded at full precision, exponents added (python-paillier's __mul__).
-[[nodiscard]] inline encrypted_number multiply(const paillier_public_key& pk, const encrypted_number& a, double x) {
+[[nodiscard]] inline encrypted_number multiply(const paillier_public_key& pk, const encrypted_number& a,
+                                               double x) {
   const encoded_number e = encode(pk, x);
-  return encrypted_number{pk.multiply(a.ciphertext, signed_mantissa(pk, e.encoding)), a.exponent + e.exponent};
+  return encrypted_number{pk.multiply(a.ciphertext, signed_mantissa(pk, e.encoding)),
+                          a.exponent + e.exponent};
 }
 
 /// Enc(a · k) for an integer k (exponent unchanged).

@@ -40,9 +40,11 @@ public:
   paillier_packing(const paillier_public_key& pk, unsigned value_bits, std::uint64_t max_terms)
       : pk_(pk), value_bits_(value_bits) {
     if (value_bits < 2 || value_bits > 63)
-      throw invalid_config("paillier_packing: value_bits must be in [2, 63], got " + std::to_string(value_bits));
+      throw invalid_config("paillier_packing: value_bits must be in [2, 63], got " +
+                           std::to_string(value_bits));
     if (max_terms == 0 || max_terms > (std::uint64_t{1} << 32))
-      throw invalid_config("paillier_packing: max_terms must be in [1, 2^32], got " + std::to_string(max_terms));
+      throw invalid_config("paillier_packing: max_terms must be in [1, 2^32], got " +
+                           std::to_string(max_terms));
     unsigned headroom = 0;
     while ((std::uint64_t{1} << headroom) < max_terms) ++headroom;
     max_terms_ = std::uint64_t{1} << headroom;
@@ -73,8 +75,8 @@ public:
     for (std::size_t i = values.size(); i-- > 0;) {
       const std::int64_t v = values[i];
       if (v < -half || v >= half)
-        throw invalid_config("paillier_packing::pack: value " + std::to_string(i) + " = " + std::to_string(v) +
-                             " outside [-2^" + std::to_string(value_bits_ - 1) + ", 2^" +
+        throw invalid_config("paillier_packing::pack: value " + std::to_string(i) + " = " +
+                             std::to_string(v) + " outside [-2^" + std::to_string(value_bits_ - 1) + ", 2^" +
                              std::to_string(value_bits_ - 1) + ")");
       mpz_mul_2exp(out.get(), out.get(), slot_bits_);
       const bigint stored = bigint::from_u64(static_cast<std::uint64_t>(v + half));
@@ -92,8 +94,8 @@ public:
   /// exceed max_terms (a slot could carry into the next).
   [[nodiscard]] packed_ciphertext add(const packed_ciphertext& a, const packed_ciphertext& b) const {
     if (a.count != b.count)
-      throw invalid_config("paillier_packing::add: " + std::to_string(a.count) + " vs " + std::to_string(b.count) +
-                           " slots");
+      throw invalid_config("paillier_packing::add: " + std::to_string(a.count) + " vs " +
+                           std::to_string(b.count) + " slots");
     check_terms(a.terms, b.terms, "add");
     return packed_ciphertext{pk_.add(a.ciphertext, b.ciphertext), a.count, a.terms + b.terms};
   }
@@ -119,8 +121,9 @@ public:
       throw invalid_config("paillier_packing::unpack: terms " + std::to_string(terms) + " outside [1, " +
                            std::to_string(max_terms_) + "]");
     if (plaintext.sign() < 0 || plaintext.bit_length() > count * slot_bits_)
-      throw malformed_message("paillier_packing::unpack: the plaintext has " + std::to_string(plaintext.bit_length()) +
-                              " bits, more than " + std::to_string(count) + " slots of " + std::to_string(slot_bits_));
+      throw malformed_message("paillier_packing::unpack: the plaintext has " +
+                              std::to_string(plaintext.bit_length()) + " bits, more than " +
+                              std::to_string(count) + " slots of " + std::to_string(slot_bits_));
     const bigint offset = bigint::from_u64(terms) * bigint::pow2(value_bits_ - 1);
     std::vector<std::int64_t> out(count);
     bigint slot;
@@ -133,8 +136,10 @@ public:
   }
 
   /// Decrypts and unpacks.
-  [[nodiscard]] std::vector<std::int64_t> decrypt(const paillier_private_key& sk, const packed_ciphertext& c) const {
-    if (!(sk.public_key() == pk_)) throw invalid_config("paillier_packing::decrypt: the private key is of another key");
+  [[nodiscard]] std::vector<std::int64_t> decrypt(const paillier_private_key& sk,
+                                                  const packed_ciphertext& c) const {
+    if (!(sk.public_key() == pk_))
+      throw invalid_config("paillier_packing::decrypt: the private key is of another key");
     return unpack(sk.decrypt(c.ciphertext), c.count, c.terms);
   }
 

@@ -105,7 +105,9 @@ inline constexpr std::uint32_t psi_version = 1;
 inline constexpr std::size_t psi_block = 8192;
 
 inline void check_domain(std::string_view domain) {
-  if (domain.size() > 255) throw invalid_config("psi: the domain tag has " + std::to_string(domain.size()) + " bytes, more than 255");
+  if (domain.size() > 255)
+    throw invalid_config("psi: the domain tag has " + std::to_string(domain.size()) +
+                         " bytes, more than 255");
 }
 
 /// Runs body(i) for i in [begin, end) on the pool (contiguous parts) or serially.
@@ -161,7 +163,8 @@ private:
 
 /// q = p^s; throws malformed_message naming `what` when p is not a valid encoding or q is the
 /// identity.
-inline void blind(unsigned char* q, const unsigned char* p, const psi_scalar& s, const char* what, std::size_t i) {
+inline void blind(unsigned char* q, const unsigned char* p, const psi_scalar& s, const char* what,
+                  std::size_t i) {
   if (crypto_scalarmult_ristretto255(q, s.data(), p) != 0)
     throw malformed_message(std::string("psi: ") + what + " " + std::to_string(i) +
                             " is not a valid ristretto255 element (or is the identity)");
@@ -222,13 +225,16 @@ inline void read_points(vertical::detail::byte_reader& r, std::uint64_t count, s
 
 inline void write_points(vertical::detail::byte_writer& w, std::span<const psi_point> ps) {
   w.u64(ps.size());
-  if (!ps.empty()) std::memcpy(w.grow(ps.size() * sizeof(psi_point)), ps.data(), ps.size() * sizeof(psi_point));
+  if (!ps.empty())
+    std::memcpy(w.grow(ps.size() * sizeof(psi_point)), ps.data(), ps.size() * sizeof(psi_point));
 }
 
-inline std::span<const std::byte> expect(const wire::decoded_message& d, vertical_tag tag, const psi_options& o) {
+inline std::span<const std::byte> expect(const wire::decoded_message& d, vertical_tag tag,
+                                         const psi_options& o) {
   if (d.kind() != wire::message_kind::control || d.tag() != to_wire(tag))
-    throw malformed_message("psi: expected a control message with tag " + wire::detail::hex(to_wire(tag)) + ", got kind " +
-                            wire::to_string(d.kind()) + " tag " + wire::detail::hex(d.tag()) + " (out of order?)");
+    throw malformed_message("psi: expected a control message with tag " + wire::detail::hex(to_wire(tag)) +
+                            ", got kind " + wire::to_string(d.kind()) + " tag " + wire::detail::hex(d.tag()) +
+                            " (out of order?)");
   if (d.round() != o.session)
     throw malformed_message("psi: message of session " + std::to_string(d.round()) + ", expected " +
                             std::to_string(o.session));
@@ -237,7 +243,8 @@ inline std::span<const std::byte> expect(const wire::decoded_message& d, vertica
 
 inline void read_preamble(vertical::detail::byte_reader& r, const psi_options& o) {
   const std::uint32_t v = r.u32();
-  if (v != psi_version) r.fail("has version " + std::to_string(v) + ", expected " + std::to_string(psi_version));
+  if (v != psi_version)
+    r.fail("has version " + std::to_string(v) + ", expected " + std::to_string(psi_version));
   const std::uint8_t mode = r.u8();
   if (mode != static_cast<std::uint8_t>(o.mode))
     r.fail("is for mode " + std::to_string(mode) + ", this party runs mode " +
@@ -297,30 +304,37 @@ public:
 
   /// Reads psi_response and returns this party's outcome with this peer.
   psi_result on_response(const wire::decoded_message& d) {
-    if (state_ != state::requested) throw invalid_config("psi_initiator::on_response: no request outstanding");
+    if (state_ != state::requested)
+      throw invalid_config("psi_initiator::on_response: no request outstanding");
     vertical::detail::byte_reader r(detail::expect(d, vertical_tag::psi_response, o_), "psi response");
     detail::read_preamble(r, o_);
     const std::uint64_t na = r.u64();
-    if (na != ids_.size()) r.fail("answers " + std::to_string(na) + " ids, the request had " + std::to_string(ids_.size()));
+    if (na != ids_.size())
+      r.fail("answers " + std::to_string(na) + " ids, the request had " + std::to_string(ids_.size()));
     std::vector<psi_point> ab;
     detail::read_points(r, na, ab, o_, "double-blinded id");
     const std::uint64_t nb = r.u64();
     if (nb > o_.max_peer_ids)
-      r.fail("declares " + std::to_string(nb) + " peer ids, more than max_peer_ids = " + std::to_string(o_.max_peer_ids));
+      r.fail("declares " + std::to_string(nb) +
+             " peer ids, more than max_peer_ids = " + std::to_string(o_.max_peer_ids));
     std::vector<psi_point> b;
     detail::read_points(r, nb, b, o_, "peer id");
     r.finish();
     // [H(y)^ba], then a sorted index of it.
     std::vector<psi_point> ba(b.size());
-    detail::psi_blocks(o_, "blind peer", b.size(), [&](std::size_t i) { detail::blind(ba[i].data(), b[i].data(), a_, "peer id", i); });
+    detail::psi_blocks(o_, "blind peer", b.size(),
+                       [&](std::size_t i) { detail::blind(ba[i].data(), b[i].data(), a_, "peer id", i); });
     std::vector<std::uint64_t> order(ba.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](std::uint64_t x, std::uint64_t y) { return ba[x] < ba[y]; });
     for (std::size_t i = 1; i < order.size(); ++i)
-      if (ba[order[i]] == ba[order[i - 1]]) r.fail("repeats an id (entries " + std::to_string(order[i - 1]) + " and " + std::to_string(order[i]) + ")");
+      if (ba[order[i]] == ba[order[i - 1]])
+        r.fail("repeats an id (entries " + std::to_string(order[i - 1]) + " and " + std::to_string(order[i]) +
+               ")");
     std::vector<std::uint64_t> match(ab.size(), no_match);
     detail::psi_blocks(o_, "match", ab.size(), [&](std::size_t i) {
-      const auto it = std::lower_bound(order.begin(), order.end(), ab[i], [&](std::uint64_t x, const psi_point& v) { return ba[x] < v; });
+      const auto it = std::lower_bound(order.begin(), order.end(), ab[i],
+                                       [&](std::uint64_t x, const psi_point& v) { return ba[x] < v; });
       if (it != order.end() && ba[*it] == ab[i]) match[i] = *it;
     });
     psi_result out;
@@ -347,8 +361,10 @@ public:
   /// to report: by default every shared id of this run, ascending) as positions in the
   /// responder's list; in size-only mode only their count. Throws invalid_config when a row is
   /// not shared with this peer.
-  [[nodiscard]] message result_message(endpoint_id self, std::optional<std::span<const std::size_t>> rows = std::nullopt) const {
-    if (state_ != state::answered) throw invalid_config("psi_initiator::result_message: no response read yet");
+  [[nodiscard]] message
+  result_message(endpoint_id self, std::optional<std::span<const std::size_t>> rows = std::nullopt) const {
+    if (state_ != state::answered)
+      throw invalid_config("psi_initiator::result_message: no response read yet");
     vertical::detail::byte_writer w;
     w.u32(detail::psi_version);
     w.u8(static_cast<std::uint8_t>(o_.mode));
@@ -359,7 +375,8 @@ public:
       w.u64(chosen.size());
       for (std::size_t row : chosen) {
         if (row >= match_.size() || match_[row] == no_match)
-          throw invalid_config("psi_initiator::result_message: row " + std::to_string(row) + " is not shared with this peer");
+          throw invalid_config("psi_initiator::result_message: row " + std::to_string(row) +
+                               " is not shared with this peer");
         w.u64(match_[row]);
       }
     }
@@ -401,17 +418,20 @@ public:
 
   /// Reads psi_request and returns psi_response.
   [[nodiscard]] message on_request(const wire::decoded_message& d, endpoint_id self) {
-    if (state_ != state::fresh) throw malformed_message("psi: a second request in one session (out of order)");
+    if (state_ != state::fresh)
+      throw malformed_message("psi: a second request in one session (out of order)");
     vertical::detail::byte_reader r(detail::expect(d, vertical_tag::psi_request, o_), "psi request");
     detail::read_preamble(r, o_);
     const std::uint64_t na = r.u64();
     if (na > o_.max_peer_ids)
-      r.fail("declares " + std::to_string(na) + " peer ids, more than max_peer_ids = " + std::to_string(o_.max_peer_ids));
+      r.fail("declares " + std::to_string(na) +
+             " peer ids, more than max_peer_ids = " + std::to_string(o_.max_peer_ids));
     std::vector<psi_point> a;
     detail::read_points(r, na, a, o_, "peer id");
     r.finish();
     std::vector<psi_point> ab(a.size());
-    detail::psi_blocks(o_, "blind peer", a.size(), [&](std::size_t i) { detail::blind(ab[i].data(), a[i].data(), b_, "peer id", i); });
+    detail::psi_blocks(o_, "blind peer", a.size(),
+                       [&](std::size_t i) { detail::blind(ab[i].data(), a[i].data(), b_, "peer id", i); });
     if (o_.mode == psi_mode::size_only) {
       fedpp::secagg::random_source shuffle = fedpp::secagg::random_source::reproducible(seed_);
       const auto p = detail::random_permutation(ab.size(), shuffle);
@@ -432,17 +452,21 @@ public:
     detail::write_points(w, own);
     peer_size_ = na;
     state_ = state::responded;
-    return vertical::detail::control_message(o_.session, self, to_wire(vertical_tag::psi_response), w.bytes());
+    return vertical::detail::control_message(o_.session, self, to_wire(vertical_tag::psi_response),
+                                             w.bytes());
   }
 
   /// Reads psi_result: this party's rows of the shared ids in the initiator's order (or the size).
   psi_result on_result(const wire::decoded_message& d) {
-    if (state_ != state::responded) throw malformed_message("psi: a result before any request (out of order)");
+    if (state_ != state::responded)
+      throw malformed_message("psi: a result before any request (out of order)");
     vertical::detail::byte_reader r(detail::expect(d, vertical_tag::psi_result, o_), "psi result");
     detail::read_preamble(r, o_);
     const std::uint64_t k = r.u64();
     const std::uint64_t bound = std::min<std::uint64_t>(peer_size_, ids_.size());
-    if (k > bound) r.fail("reports " + std::to_string(k) + " shared ids, more than min(set sizes) = " + std::to_string(bound));
+    if (k > bound)
+      r.fail("reports " + std::to_string(k) +
+             " shared ids, more than min(set sizes) = " + std::to_string(bound));
     psi_result out;
     out.size = k;
     out.peer_set_size = peer_size_;
@@ -452,7 +476,8 @@ public:
       out.rows.reserve(k);
       for (std::uint64_t i = 0; i < k; ++i) {
         const std::uint64_t pos = r.u64();
-        if (pos >= ids_.size()) r.fail("names position " + std::to_string(pos) + " of " + std::to_string(ids_.size()));
+        if (pos >= ids_.size())
+          r.fail("names position " + std::to_string(pos) + " of " + std::to_string(ids_.size()));
         if (seen[pos]) r.fail("names position " + std::to_string(pos) + " twice");
         seen[pos] = true;
         out.rows.push_back(static_cast<std::size_t>(perm_[pos]));
@@ -478,15 +503,16 @@ namespace detail {
 /// The next message from `peer` (decoded); throws fedpp::error at the deadline, malformed_message
 /// (impersonation) for a message from anyone else or claiming another sender.
 template <transport T>
-wire::decoded_message psi_receive(T& t, std::span<const endpoint_id> peers, endpoint_id& from, const psi_options& o) {
+wire::decoded_message psi_receive(T& t, std::span<const endpoint_id> peers, endpoint_id& from,
+                                  const psi_options& o) {
   const auto deadline = transport_clock::now() + o.timeout;
   auto env = t.receive(deadline);
   if (!env) throw fedpp::error("psi: no message within " + std::to_string(o.timeout.count()) + " ms");
   if (std::find(peers.begin(), peers.end(), env->from) == peers.end())
-    throw malformed_message("psi: a message from endpoint " + std::to_string(env->from) + ", not a party of this run");
+    throw malformed_message("psi: a message from endpoint " + std::to_string(env->from) +
+                            ", not a party of this run");
   auto d = wire::decode(env->message);
-  if (!may_speak_for(t, env->from, d.sender()))
-    throw impersonation(env->from, d.sender(), "psi message");
+  if (!may_speak_for(t, env->from, d.sender())) throw impersonation(env->from, d.sender(), "psi message");
   from = env->from;
   return d;
 }
@@ -495,8 +521,8 @@ wire::decoded_message psi_receive(T& t, std::span<const endpoint_id> peers, endp
 /// The responder over a transport: waits for `initiator`'s request, answers, waits for the
 /// result. Throws malformed_message for a bad or out-of-order message, fedpp::error on timeout.
 template <transport T>
-psi_result run_psi_responder(T& t, endpoint_id initiator, std::span<const std::string> ids, const psi_options& options,
-                             fedpp::secagg::random_source& rng) {
+psi_result run_psi_responder(T& t, endpoint_id initiator, std::span<const std::string> ids,
+                             const psi_options& options, fedpp::secagg::random_source& rng) {
   psi_responder party(ids, options, rng);
   const std::array<endpoint_id, 1> peers{initiator};
   endpoint_id from = 0;
@@ -514,10 +540,12 @@ psi_result run_psi_label_holder(T& t, std::span<const endpoint_id> peers, std::s
                                 const psi_options& options, fedpp::secagg::random_source& rng) {
   if (peers.empty()) throw invalid_config("psi: no feature holders");
   if (options.mode == psi_mode::size_only && peers.size() != 1)
-    throw invalid_config("psi: size-only mode runs between two parties; got " + std::to_string(peers.size()) + " peers");
+    throw invalid_config("psi: size-only mode runs between two parties; got " + std::to_string(peers.size()) +
+                         " peers");
   for (std::size_t i = 0; i < peers.size(); ++i)
     for (std::size_t j = i + 1; j < peers.size(); ++j)
-      if (peers[i] == peers[j]) throw invalid_config("psi: feature holder " + std::to_string(peers[i]) + " listed twice");
+      if (peers[i] == peers[j])
+        throw invalid_config("psi: feature holder " + std::to_string(peers[i]) + " listed twice");
   std::vector<psi_initiator> runs;
   runs.reserve(peers.size());
   for (std::size_t i = 0; i < peers.size(); ++i) runs.emplace_back(ids, options, rng);
@@ -549,8 +577,8 @@ psi_result run_psi_label_holder(T& t, std::span<const endpoint_id> peers, std::s
 
 /// Two parties: run_psi_label_holder with one peer.
 template <transport T>
-psi_result run_psi_initiator(T& t, endpoint_id responder, std::span<const std::string> ids, const psi_options& options,
-                             fedpp::secagg::random_source& rng) {
+psi_result run_psi_initiator(T& t, endpoint_id responder, std::span<const std::string> ids,
+                             const psi_options& options, fedpp::secagg::random_source& rng) {
   const std::array<endpoint_id, 1> peers{responder};
   return run_psi_label_holder(t, peers, ids, options, rng);
 }

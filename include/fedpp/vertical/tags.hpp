@@ -18,6 +18,8 @@ enum class vertical_tag : std::uint32_t {
 };
 
 /// The tag as the wire's integer.
-[[nodiscard]] constexpr std::uint32_t to_wire(vertical_tag t) noexcept { return static_cast<std::uint32_t>(t); }
+[[nodiscard]] constexpr std::uint32_t to_wire(vertical_tag t) noexcept {
+  return static_cast<std::uint32_t>(t);
+}
 
 } // namespace fedpp::vertical

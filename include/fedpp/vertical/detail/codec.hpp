@@ -57,8 +57,8 @@ public:
   /// Refuses a count whose entries of `entry_bytes` cannot fit in what is left (before allocating).
   void check_count(std::uint64_t count, std::size_t entry_bytes) const {
     if (entry_bytes != 0 && count > remaining() / entry_bytes)
-      fail("claims " + std::to_string(count) + " entries of " + std::to_string(entry_bytes) + " bytes but only " +
-           std::to_string(remaining()) + " bytes remain");
+      fail("claims " + std::to_string(count) + " entries of " + std::to_string(entry_bytes) +
+           " bytes but only " + std::to_string(remaining()) + " bytes remain");
   }
   [[noreturn]] void fail(const std::string& why) const { throw malformed_message(what_ + " " + why); }
 
