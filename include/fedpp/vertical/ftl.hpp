@@ -58,6 +58,7 @@
 #include "fedpp/transport/wire_format.hpp"
 #include "fedpp/vertical/bigint.hpp"
 #include "fedpp/vertical/detail/codec.hpp"
+#include "fedpp/vertical/detail/receive_from_peer.hpp"
 #include "fedpp/vertical/paillier.hpp"
 #include "fedpp/vertical/paillier_encoding.hpp"
 #include "fedpp/vertical/paillier_wire.hpp"
@@ -834,30 +835,13 @@ private:
   bool sent_ = false, waiting_reply_ = false;
 };
 
-namespace detail {
-template <transport T>
-wire::decoded_message ftl_receive(T& t, endpoint_id peer, std::chrono::milliseconds timeout,
-                                  const char* who) {
-  auto env = t.receive(transport_clock::now() + timeout);
-  if (!env)
-    throw fedpp::error(std::string(who) + ": no message within " + std::to_string(timeout.count()) + " ms");
-  if (env->from != peer)
-    throw malformed_message(std::string(who) + ": a message from endpoint " + std::to_string(env->from) +
-                            ", expected " + std::to_string(peer));
-  auto d = wire::decode(env->message);
-  if (!may_speak_for(t, env->from, d.sender()))
-    throw impersonation(env->from, d.sender(), std::string(who) + " message");
-  return d;
-}
-} // namespace detail
-
 /// Party A over a transport: key exchange (Paillier mode), `steps` steps, then Φ for B.
 /// `on_step(step, loss)` after each step (loss NaN in Paillier mode).
 template <transport T, class OnStep>
 void run_ftl_party_a(T& t, endpoint_id b, ftl_party_a& a, std::size_t steps, OnStep&& on_step,
                      const paillier_wire::key_limits& limits = {}) {
   const auto to = a.options().timeout;
-  auto next = [&] { return detail::ftl_receive(t, b, to, "ftl party A"); };
+  auto next = [&] { return detail::receive_from_peer(t, b, to, "ftl party A"); };
   if (a.options().mode == ftl_mode::paillier) {
     t.send(b, a.public_key_message(t.id()));
     a.on_public_key(next(), limits);
@@ -874,7 +858,7 @@ void run_ftl_party_a(T& t, endpoint_id b, ftl_party_a& a, std::size_t steps, OnS
 template <transport T>
 void run_ftl_party_b(T& t, endpoint_id a, ftl_party_b& b, std::size_t steps, const ftl_options& o,
                      const paillier_wire::key_limits& limits = {}) {
-  auto next = [&] { return detail::ftl_receive(t, a, o.timeout, "ftl party B"); };
+  auto next = [&] { return detail::receive_from_peer(t, a, o.timeout, "ftl party B"); };
   if (o.mode == ftl_mode::paillier) {
     t.send(a, b.public_key_message(t.id()));
     b.on_public_key(next(), limits);

@@ -48,6 +48,7 @@
 #include "fedpp/transport/wire_format.hpp"
 #include "fedpp/vertical/bigint.hpp"
 #include "fedpp/vertical/detail/codec.hpp"
+#include "fedpp/vertical/detail/receive_from_peer.hpp"
 #include "fedpp/vertical/paillier.hpp"
 #include "fedpp/vertical/paillier_encoding.hpp"
 #include "fedpp/vertical/paillier_wire.hpp"
@@ -243,21 +244,6 @@ inline std::vector<double> hlr_read_doubles(std::span<const std::byte> p, std::s
 /// Taylor loss of one row, y ∈ {−1, +1}.
 inline double hlr_taylor_loss(double wx, double y) noexcept {
   return std::log(2.0) - 0.5 * y * wx + 0.125 * wx * wx;
-}
-
-template <transport T>
-wire::decoded_message hlr_receive(T& t, endpoint_id peer, std::chrono::milliseconds timeout,
-                                  const char* who) {
-  auto env = t.receive(transport_clock::now() + timeout);
-  if (!env)
-    throw fedpp::error(std::string(who) + ": no message within " + std::to_string(timeout.count()) + " ms");
-  if (env->from != peer)
-    throw malformed_message(std::string(who) + ": a message from endpoint " + std::to_string(env->from) +
-                            ", expected " + std::to_string(peer));
-  auto d = wire::decode(env->message);
-  if (!may_speak_for(t, env->from, d.sender()))
-    throw impersonation(env->from, d.sender(), std::string(who) + " message");
-  return d;
 }
 
 } // namespace detail
@@ -785,7 +771,7 @@ void run_hetero_lr_host(T& t, endpoint_id guest, hetero_lr_host& h,
                         const paillier_wire::key_limits& limits = {},
                         std::size_t max_predict_rows = std::size_t{1} << 24) {
   const auto timeout = h.options().timeout;
-  auto next = [&] { return detail::hlr_receive(t, guest, timeout, "hetero_lr host"); };
+  auto next = [&] { return detail::receive_from_peer(t, guest, timeout, "hetero_lr host"); };
   t.send(guest, h.hello_message(t.id()));
   h.on_public_key(next(), limits);
   for (;;) {
@@ -816,7 +802,7 @@ std::vector<double> hlr_predict(T& t, std::span<const endpoint_id> hosts, const 
       hlr_message(hetero_lr_tag::predict_rows, g.options().session, t.id(), std::move(w.bytes()));
   for (endpoint_id h : hosts) {
     t.send(h, req);
-    const auto d = hlr_receive(t, h, g.options().timeout, "hetero_lr guest");
+    const auto d = receive_from_peer(t, h, g.options().timeout, "hetero_lr guest");
     const auto p = hlr_expect(d, hetero_lr_tag::predict_wx, g.options().session, "hetero_lr guest");
     const auto part = hlr_read_doubles(p, rows.size(), g.options().max_abs_value, "hetero_lr predicted wx");
     for (std::size_t k = 0; k < rows.size(); ++k) wx[k] += part[k];
