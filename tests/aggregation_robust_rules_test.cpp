@@ -274,6 +274,30 @@ TEST(Krum, PairwiseDistancesMatchDoubleReference) {
     }
 }
 
+// Rows of an update_matrix must not pile onto the same cache sets: the Gram blocks read 16 lines
+// of every row together. With 2048-set caches of 64-byte lines (L2 of the x86-64 cores this was
+// tuned on), at most 3 of those lines may share a set (16-way L2); the old odd-line-count rule put the
+// 1024 lines of K = 64 rows at D = 2^20 into 79 sets (up to 16 per set).
+TEST(UpdateMatrix, LongRowsSpreadTheirBlocksOverCacheSets) {
+  constexpr std::size_t sets = 2048, block_lines = fedpp::detail::gram_block * sizeof(float) / 64;
+  for (std::size_t dim : {std::size_t{1} << 16, std::size_t{1} << 19, std::size_t{1} << 20, std::size_t{3} << 18,
+                          (std::size_t{1} << 20) + 16 * 1000, std::size_t{159010}, std::size_t{2000003}}) {
+    const fedpp::update_matrix<float> m(dim);
+    ASSERT_EQ(m.stride() % 16, 0U) << "whole lines, D=" << dim;
+    ASSERT_GE(m.stride(), dim);
+    const std::size_t stride_lines = m.stride() / 16;
+    EXPECT_LE(stride_lines - (dim + 15) / 16, 63U) << "padding, D=" << dim;
+    for (std::size_t k : {32, 64}) {
+      std::vector<int> per_set(sets, 0);
+      for (std::size_t r = 0; r < k; ++r)
+        for (std::size_t l = 0; l < block_lines; ++l) ++per_set[(r * stride_lines + l) % sets];
+      EXPECT_LE(*std::max_element(per_set.begin(), per_set.end()), 3) << "D=" << dim << " K=" << k;
+    }
+  }
+  EXPECT_EQ(fedpp::update_matrix<float>(100).stride(), 112U) << "short rows: an odd line count";
+  EXPECT_EQ(fedpp::update_matrix<float>(0).stride(), 0U);
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 TEST(Krum, GramKernelsOfEveryPathMatchThePlainOne) {
   // pairwise_squared_distances runs only the widest path this CPU has; the others are called

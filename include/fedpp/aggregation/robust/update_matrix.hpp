@@ -115,15 +115,24 @@ public:
   }
 
 private:
-  /// Row stride: whole 64-byte lines, and an odd number of them. The coordinate-wise kernels
-  /// read all K rows at the same offset together; with a stride of a power-of-two size (D = 2^20
-  /// floats is 4 MiB) every row would map to the same cache set and evict the others (and their
-  /// prefetched lines). An odd line count spreads the rows over different sets.
+  /// Row stride: whole 64-byte lines. Kernels read all K rows near the same offset together (the
+  /// coordinate-wise ones a line per row, the Gram blocks of pairwise_distances.hpp 16 lines per
+  /// row), so the rows must not share cache sets. A power-of-two row (D = 2^20 floats is 4 MiB)
+  /// would put every row in the same set; an odd line count alone is not enough either: a stride
+  /// of 2^16 + 1 lines starts row r at set r, so the K rows' 16-line blocks pile onto ~K + 16 of
+  /// L2's 2048 sets and evict each other (Krum's Gram phase ran 2.5x slower, D = 2^20, K = 64).
+  /// Rows of at least 2048 lines (128 KiB) therefore get a stride ≡ 33 (mod 64) lines: the rows'
+  /// first lines fall in distinct L1 sets, ~33 sets apart in L2, for at most 63 lines (≤ 3 %) of
+  /// padding; shorter rows keep the odd count (their matrix spans few sets' worth of rows).
   static std::size_t padded(std::size_t dim) noexcept {
     constexpr std::size_t per_line =
         detail::buffer_alignment / sizeof(T) == 0 ? 1 : detail::buffer_alignment / sizeof(T);
+    constexpr std::size_t long_row_lines = 2048, set_period = 64, set_offset = 33;
     std::size_t lines = (dim + per_line - 1) / per_line;
-    if (lines % 2 == 0 && lines != 0) ++lines;
+    if (lines >= long_row_lines)
+      lines += (set_offset + set_period - lines % set_period) % set_period;
+    else if (lines % 2 == 0 && lines != 0)
+      ++lines;
     return lines * per_line;
   }
   [[nodiscard]] std::size_t capacity_rows() const noexcept {
