@@ -5,6 +5,7 @@
 
 #include "fedpp/config.hpp"
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -151,6 +152,23 @@ template <class T>
   return xsimd::fma(a, b, c);
 }
 
+/// Lane-wise square root. On AVX-512 the masked form with a full mask: xsimd's plain
+/// _mm512_sqrt_ps/pd read an "undefined" register that GCC 12 warns about inside its own header.
+template <class T>
+[[nodiscard]] inline batch<T> sqrt(const batch<T>& b) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(b) == 64 && std::is_same_v<T, float>) {
+    return batch<T>(_mm512_maskz_sqrt_ps(0xffff, b));
+  } else if constexpr (sizeof(b) == 64 && std::is_same_v<T, double>) {
+    return batch<T>(_mm512_maskz_sqrt_pd(0xff, b));
+  } else {
+    return xsimd::sqrt(b);
+  }
+#else
+  return xsimd::sqrt(b);
+#endif
+}
+
 /// Sum of the lanes.
 template <class T>
 [[nodiscard]] inline T reduce_add(const batch<T>& b) noexcept {
@@ -204,6 +222,11 @@ inline void store(T* p, const batch<T>& b) noexcept {
   *p = b.value;
 }
 
+template <class T, class Acc>
+inline void store_as(T* p, const batch<Acc>& b) noexcept {
+  *p = static_cast<T>(b.value);
+}
+
 template <class T>
 [[nodiscard]] inline batch<T> broadcast(T v) noexcept {
   return {v};
@@ -212,6 +235,11 @@ template <class T>
 template <class T>
 [[nodiscard]] inline batch<T> fma(const batch<T>& a, const batch<T>& b, const batch<T>& c) noexcept {
   return {a.value * b.value + c.value};
+}
+
+template <class T>
+[[nodiscard]] inline batch<T> sqrt(const batch<T>& b) noexcept {
+  return {std::sqrt(b.value)};
 }
 
 template <class T>

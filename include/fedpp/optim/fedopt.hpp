@@ -336,7 +336,7 @@ private:
       const B vi = next_v<B>(simd::load_as<State>(v + i), d * d, omb2, b2);
       simd::store(m + i, mi);
       simd::store(v + i, vi);
-      simd::store_as(x + i, simd::load_as<State>(x + i) + eta * mi / (sqrt(vi) + tau));
+      simd::store_as(x + i, simd::load_as<State>(x + i) + eta * mi / (simd::sqrt(vi) + tau));
     }
     return n;
   }
